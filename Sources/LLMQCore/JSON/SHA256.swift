@@ -1,0 +1,30 @@
+import COpenSSL
+
+/// SHA-256 through the system's libcrypto (OpenSSL 3).
+public enum SHA256 {
+    /// The 32-byte digest of `bytes`.
+    public static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: 32) { output, count in
+            let ok = llmq_sha256(bytes.baseAddress, bytes.count, output.baseAddress)
+            precondition(ok == 1, "EVP_Digest(SHA-256) failed")
+            count = 32
+        }
+    }
+
+    /// The 32-byte digest of `bytes`.
+    public static func hash(_ bytes: [UInt8]) -> [UInt8] {
+        bytes.withUnsafeBytes { hash($0) }
+    }
+
+    /// Lowercase hex of a byte string.
+    public static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}

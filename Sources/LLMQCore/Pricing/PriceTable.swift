@@ -1,0 +1,91 @@
+/// The price of one model, in US dollars per million tokens.
+public struct ModelPrice: Sendable, Equatable {
+    public var model: String
+    public var provider: Provider
+    public var input: Double
+    /// Price of input tokens read from the provider's prompt cache.
+    public var cachedInput: Double
+    /// Price of input tokens written to the provider's prompt cache.
+    public var cacheWrite: Double
+    public var output: Double
+    /// Fraction taken off in batch mode (0.5 = half price).
+    public var batchDiscount: Double
+}
+
+/// Model prices read from a CSV file (`prices.csv`).
+///
+/// The header is `model,provider,input,cached_input,cache_write,output,batch_discount`;
+/// prices are USD per million tokens; `#` starts a comment line. A model not in the
+/// table has an unknown price, never a price of zero.
+public struct PriceTable: Sendable {
+    public private(set) var prices: [String: ModelPrice] = [:]
+
+    public static let header = ["model", "provider", "input", "cached_input", "cache_write", "output", "batch_discount"]
+
+    /// Why a price file could not be read.
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        public var line: Int
+        public var message: String
+        public var description: String { "line \(line): \(message)" }
+    }
+
+    public init(prices: [ModelPrice] = []) {
+        for price in prices { self.prices[price.model] = price }
+    }
+
+    /// Parses CSV text. Fields are plain (no quoting is needed for model names).
+    public init(csv: String) throws(ParseError) {
+        var sawHeader = false
+        var number = 0
+        for rawLine in csv.split(separator: "\n", omittingEmptySubsequences: false) {
+            number += 1
+            let line = rawLine.trimmingCharacters(in: " \t\r")
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: " \t")
+            }
+            if !sawHeader {
+                guard fields == Self.header else {
+                    throw ParseError(line: number, message: "expected the header " + Self.header.joined(separator: ","))
+                }
+                sawHeader = true
+                continue
+            }
+            guard fields.count == Self.header.count else {
+                throw ParseError(line: number, message: "expected \(Self.header.count) fields, found \(fields.count)")
+            }
+            guard let provider = Provider(rawValue: fields[1]) else {
+                throw ParseError(line: number, message: "unknown provider \"\(fields[1])\"")
+            }
+            var numbers: [Double] = []
+            for (position, field) in fields.enumerated().dropFirst(2) {
+                guard let value = Double(field), value >= 0 else {
+                    throw ParseError(line: number, message: "\(Self.header[position]) is not a non-negative number: \"\(field)\"")
+                }
+                numbers.append(value)
+            }
+            guard numbers[4] <= 1 else {
+                throw ParseError(line: number, message: "batch_discount is a fraction from 0 to 1")
+            }
+            prices[fields[0]] = ModelPrice(
+                model: fields[0], provider: provider, input: numbers[0], cachedInput: numbers[1], cacheWrite: numbers[2],
+                output: numbers[3], batchDiscount: numbers[4])
+        }
+        guard sawHeader else { throw ParseError(line: number, message: "empty price file") }
+    }
+
+    /// The price of a model (aliases resolved), or nil when unknown.
+    public func price(for model: String) -> ModelPrice? {
+        prices[model] ?? prices[ModelRouter.aliases[model] ?? model]
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        let characters = Set(set)
+        var slice = self[...]
+        while let first = slice.first, characters.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, characters.contains(last) { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

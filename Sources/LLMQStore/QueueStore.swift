@@ -1,0 +1,103 @@
+import LLMQCore
+
+/// The states a request moves through.
+public enum RequestState: String, Sendable, CaseIterable, Codable {
+    case queued, running, done, failed, cancelled
+}
+
+/// Counts and cost of one job, as `llmq status` shows them.
+public struct JobSummary: Sendable, Equatable {
+    public var name: String
+    public var mode: String
+    /// Unix milliseconds.
+    public var createdAt: Int64
+    public var queued: Int
+    public var running: Int
+    public var done: Int
+    public var failed: Int
+    public var cancelled: Int
+    /// Sum of the known costs of finished requests.
+    public var costUSD: Double
+
+    public var total: Int { queued + running + done + failed + cancelled }
+
+    public init(
+        name: String, mode: String = "online", createdAt: Int64, queued: Int = 0, running: Int = 0, done: Int = 0,
+        failed: Int = 0, cancelled: Int = 0, costUSD: Double = 0
+    ) {
+        self.name = name
+        self.mode = mode
+        self.createdAt = createdAt
+        self.queued = queued
+        self.running = running
+        self.done = done
+        self.failed = failed
+        self.cancelled = cancelled
+        self.costUSD = costUSD
+    }
+}
+
+/// A request to enqueue: a validated input line and where it came from.
+public struct NewRequest: Sendable {
+    public var request: SubmittedRequest
+    /// 1-based line number in the submitted file.
+    public var line: Int
+
+    public init(_ request: SubmittedRequest, line: Int) {
+        self.request = request
+        self.line = line
+    }
+}
+
+/// What happened to one request handed to a submission.
+public enum AddOutcome: Sendable, Equatable {
+    /// A new custom_id: enqueued.
+    case added
+    /// The job already has this custom_id with the same request: nothing to do.
+    case unchanged
+    /// The job had this custom_id with another request, and `replace` was set:
+    /// the new request replaced it and is queued afresh.
+    case replaced
+    /// The same custom_id appeared earlier in this submission, on `line`.
+    case duplicate(line: Int)
+    /// The job has this custom_id with a different request (last submitted from
+    /// `line`), and `replace` was not set. Nothing was changed.
+    case conflict(line: Int)
+}
+
+/// Options of one submission.
+public struct SubmitOptions: Sendable {
+    /// Where the requests came from (a file name, or "-" for standard input), for the record.
+    public var source: String
+    /// Replace requests whose custom_id is known but whose request differs.
+    public var replace: Bool
+
+    public init(source: String, replace: Bool = false) {
+        self.source = source
+        self.replace = replace
+    }
+}
+
+/// The requests added to a job by one submission, inside its transaction.
+public protocol SubmissionSession: AnyObject {
+    /// Adds requests in order, returning one outcome per request.
+    func add(_ requests: [NewRequest]) throws -> [AddOutcome]
+}
+
+/// The persistent queue: jobs and their requests.
+///
+/// Implementations: `SQLiteQueueStore` (the default, one file). A Postgres store is
+/// meant to follow behind this protocol and pass the same conformance tests.
+public protocol QueueStore: Sendable {
+    /// Runs `body` inside one transaction that adds requests to `job` (created if
+    /// new). If `body` throws, everything it added is rolled back, the job included
+    /// if it was new, and the error is rethrown: the queue is left as it was.
+    /// `body` runs synchronously on the calling thread or one the store picks.
+    func submit<T>(job: String, options: SubmitOptions, _ body: (any SubmissionSession) throws -> T) throws -> T
+
+    /// Every job, oldest first. Reads maintained counters, so it is quick on any size.
+    func jobs() throws -> [JobSummary]
+
+    /// One job, or nil if there is none of that name.
+    func job(named name: String) throws -> JobSummary?
+}

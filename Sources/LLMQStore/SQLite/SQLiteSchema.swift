@@ -1,0 +1,77 @@
+import GRDB
+
+/// The SQLite schema, as GRDB migrations. Add a new migration for every change;
+/// never edit one that has shipped.
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: jobs, submissions, requests") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE jobs (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE,
+                        mode TEXT NOT NULL DEFAULT 'online' CHECK (mode IN ('online', 'batch')),
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        -- Counters kept in step with requests.state by every write, so
+                        -- status answers at once on millions of rows.
+                        n_queued INTEGER NOT NULL DEFAULT 0,
+                        n_running INTEGER NOT NULL DEFAULT 0,
+                        n_done INTEGER NOT NULL DEFAULT 0,
+                        n_failed INTEGER NOT NULL DEFAULT 0,
+                        n_cancelled INTEGER NOT NULL DEFAULT 0,
+                        cost_usd REAL NOT NULL DEFAULT 0
+                    );
+
+                    CREATE TABLE submissions (
+                        id INTEGER PRIMARY KEY,
+                        job_id INTEGER NOT NULL REFERENCES jobs(id),
+                        source TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        added INTEGER NOT NULL DEFAULT 0,
+                        unchanged INTEGER NOT NULL DEFAULT 0,
+                        replaced INTEGER NOT NULL DEFAULT 0
+                    );
+
+                    CREATE TABLE requests (
+                        id INTEGER PRIMARY KEY,
+                        job_id INTEGER NOT NULL REFERENCES jobs(id),
+                        custom_id TEXT NOT NULL,
+                        submission_id INTEGER NOT NULL,
+                        line INTEGER NOT NULL,
+                        state TEXT NOT NULL DEFAULT 'queued'
+                            CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+                        priority INTEGER NOT NULL DEFAULT 0,
+                        attempt INTEGER NOT NULL DEFAULT 0,
+                        not_before INTEGER NOT NULL DEFAULT 0,
+                        lease_owner TEXT,
+                        lease_expires_at INTEGER,
+                        provider TEXT NOT NULL,
+                        model TEXT NOT NULL,
+                        cache_key BLOB NOT NULL,
+                        request TEXT NOT NULL,
+                        metadata TEXT,
+                        est_input_tokens INTEGER NOT NULL DEFAULT 0,
+                        max_tokens INTEGER,
+                        result TEXT,
+                        usage TEXT,
+                        cost_usd REAL,
+                        error TEXT,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        started_at INTEGER,
+                        finished_at INTEGER,
+                        exported_at INTEGER,
+                        UNIQUE (job_id, custom_id)
+                    );
+
+                    -- What a worker claims next: queued rows by priority, then age.
+                    CREATE INDEX requests_claim ON requests (priority, not_before, id) WHERE state = 'queued';
+                    -- Leases to rescue when they expire.
+                    CREATE INDEX requests_lease ON requests (lease_expires_at) WHERE state = 'running';
+                    """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+import LLMQCore
+
+/// Adds requests inside the submission's transaction. The insert runs through
+/// SQLite's C API with prepared statements: it is the bulk path of `llmq submit`.
+final class SQLiteSubmissionSession: SubmissionSession {
+    private let db: Database
+    private let jobID: Int64
+    private let submissionID: Int64
+    private let replace: Bool
+    private let now: Int64
+    private let insert: Statement
+    private let lookup: Statement
+    private let touch: Statement
+    private var added = 0
+    private var unchanged = 0
+    private var replaced = 0
+    /// Changes to the job's per-state counters from replaced requests.
+    private var stateDeltas: [RequestState: Int] = [:]
+
+    init(db: Database, jobID: Int64, submissionID: Int64, replace: Bool, now: Int64) throws {
+        self.db = db
+        self.jobID = jobID
+        self.submissionID = submissionID
+        self.replace = replace
+        self.now = now
+        insert = try db.makeStatement(
+            sql: """
+                INSERT INTO requests (job_id, custom_id, submission_id, line, provider, model, cache_key, request,
+                    metadata, est_input_tokens, max_tokens, created_at, updated_at)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
+                ON CONFLICT (job_id, custom_id) DO NOTHING
+                """)
+        lookup = try db.makeStatement(
+            sql: "SELECT id, submission_id, line, cache_key, state FROM requests WHERE job_id = ? AND custom_id = ?")
+        touch = try db.makeStatement(sql: "UPDATE requests SET submission_id = ?, line = ? WHERE id = ?")
+    }
+
+    func add(_ requests: [NewRequest]) throws -> [AddOutcome] {
+        var outcomes: [AddOutcome] = []
+        outcomes.reserveCapacity(requests.count)
+        let connection = db.sqliteConnection
+        let statement = insert.sqliteStatement
+        for item in requests {
+            let request = item.request
+            sqlite3_bind_int64(statement, 1, jobID)
+            bindText(statement, 2, request.customID)
+            sqlite3_bind_int64(statement, 3, submissionID)
+            sqlite3_bind_int64(statement, 4, Int64(item.line))
+            bindText(statement, 5, request.route.provider.rawValue)
+            bindText(statement, 6, request.route.model)
+            request.cacheKey.withUnsafeBytes {
+                _ = sqlite3_bind_blob(statement, 7, $0.baseAddress, Int32($0.count), sqliteTransient)
+            }
+            request.canonical.withUnsafeBytes {
+                _ = sqlite3_bind_text(
+                    statement, 8, $0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count), sqliteTransient)
+            }
+            if let metadata = request.metadata {
+                metadata.withUnsafeBytes {
+                    _ = sqlite3_bind_text(
+                        statement, 9, $0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count),
+                        sqliteTransient)
+                }
+            } else {
+                sqlite3_bind_null(statement, 9)
+            }
+            sqlite3_bind_int64(statement, 10, Int64(request.estimatedInputTokens))
+            if let cap = request.maxTokens {
+                sqlite3_bind_int64(statement, 11, Int64(cap))
+            } else {
+                sqlite3_bind_null(statement, 11)
+            }
+            sqlite3_bind_int64(statement, 12, now)
+            let code = sqlite3_step(statement)
+            sqlite3_reset(statement)
+            guard code == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)))
+            }
+            if sqlite3_changes(connection) == 1 {
+                added += 1
+                outcomes.append(.added)
+            } else {
+                outcomes.append(try resolveExisting(item))
+            }
+        }
+        return outcomes
+    }
+
+    /// Decides what a known custom_id means: a duplicate in this file, the same
+    /// request again, or a different one (a conflict, or a replacement).
+    private func resolveExisting(_ item: NewRequest) throws -> AddOutcome {
+        let request = item.request
+        guard let row = try Row.fetchOne(lookup, arguments: [jobID, request.customID]) else {
+            throw DatabaseError(message: "custom_id \(request.customID) neither inserted nor found")
+        }
+        let rowID: Int64 = row["id"]
+        if row["submission_id"] as Int64 == submissionID {
+            return .duplicate(line: row["line"])
+        }
+        let existingKey: [UInt8] = [UInt8](row["cache_key"] as Data)
+        if existingKey == request.cacheKey {
+            try touch.execute(arguments: [submissionID, item.line, rowID])
+            unchanged += 1
+            return .unchanged
+        }
+        guard replace else { return .conflict(line: row["line"]) }
+        let oldState = RequestState(rawValue: row["state"])!
+        try db.execute(
+            sql: """
+                UPDATE requests SET submission_id = ?, line = ?, provider = ?, model = ?, cache_key = ?, request = ?,
+                    metadata = ?, est_input_tokens = ?, max_tokens = ?, state = 'queued', attempt = 0, not_before = 0,
+                    lease_owner = NULL, lease_expires_at = NULL, result = NULL, usage = NULL, cost_usd = NULL,
+                    error = NULL, started_at = NULL, finished_at = NULL, exported_at = NULL, updated_at = ?
+                WHERE id = ?
+                """,
+            arguments: [
+                submissionID, item.line, request.route.provider.rawValue, request.route.model, Data(request.cacheKey),
+                request.canonicalText, request.metadata.map { String(decoding: $0, as: UTF8.self) },
+                request.estimatedInputTokens, request.maxTokens, now, rowID,
+            ])
+        stateDeltas[oldState, default: 0] -= 1
+        stateDeltas[.queued, default: 0] += 1
+        replaced += 1
+        return .replaced
+    }
+
+    /// Brings the job's counters and the submission's record up to date.
+    func finish() throws {
+        var deltas = stateDeltas
+        deltas[.queued, default: 0] += added
+        try db.execute(
+            sql: """
+                UPDATE jobs SET n_queued = n_queued + ?, n_running = n_running + ?, n_done = n_done + ?,
+                    n_failed = n_failed + ?, n_cancelled = n_cancelled + ?, updated_at = ?
+                WHERE id = ?
+                """,
+            arguments: [
+                deltas[.queued] ?? 0, deltas[.running] ?? 0, deltas[.done] ?? 0, deltas[.failed] ?? 0,
+                deltas[.cancelled] ?? 0, now, jobID,
+            ])
+        try db.execute(
+            sql: "UPDATE submissions SET added = ?, unchanged = ?, replaced = ? WHERE id = ?",
+            arguments: [added, unchanged, replaced, submissionID])
+    }
+
+    private func bindText(_ statement: OpaquePointer?, _ index: Int32, _ text: String) {
+        var text = text
+        text.withUTF8 {
+            _ = sqlite3_bind_text(
+                statement, index, UnsafeRawPointer($0.baseAddress)?.assumingMemoryBound(to: CChar.self),
+                Int32($0.count), sqliteTransient)
+        }
+    }
+}
+
+/// SQLite's SQLITE_TRANSIENT, which Swift does not import: SQLite copies the bytes.
+let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)

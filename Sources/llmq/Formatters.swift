@@ -1,0 +1,121 @@
+import Foundation
+import LLMQCore
+import LLMQEngine
+import LLMQStore
+
+/// How `llmq submit` reports.
+enum SubmitFormatter {
+    static func summary(_ report: SubmitReport, home: QueueHome) -> String {
+        var lines: [String] = []
+        if report.added == 0 && report.replaced == 0 && report.rejected == 0 {
+            lines.append(
+                "job \(report.job): nothing new, all \(report.unchanged) requests are already queued (queue: \(home.path))")
+        } else {
+            lines.append(
+                "job \(report.job): \(report.added) added, \(report.unchanged) already present, "
+                    + "\(report.replaced) replaced, \(report.rejected) rejected (queue: \(home.path))")
+        }
+        if report.rejected > 0 {
+            for problem in report.problems { lines.append("  rejected \(problem.locatedMessage)") }
+            if report.rejected > report.problems.count {
+                lines.append("  … and \(report.rejected - report.problems.count) more")
+            }
+            if let file = report.rejectedFile { lines.append("rejected lines written to \(file.path)") }
+        }
+        if report.added + report.replaced > 0 { lines.append(estimateLine(report.estimate)) }
+        if report.added + report.replaced + report.unchanged > 0 {
+            lines.append("next: llmq work --job \(report.job)   then: llmq status \(report.job)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func estimateLine(_ estimate: CostEstimate) -> String {
+        var text =
+            "estimated cost: \(money(estimate.inputCostUSD)) input (≈\(tokens(estimate.inputTokens)) tokens)"
+        if estimate.maxOutputTokens > 0 {
+            text += " + at most \(money(estimate.maxOutputCostUSD)) output (≤\(tokens(estimate.maxOutputTokens)) tokens)"
+        }
+        if estimate.requestsWithoutMaxTokens > 0 {
+            text += "; \(estimate.requestsWithoutMaxTokens) requests have no max_tokens, their output is not bounded"
+        }
+        if !estimate.unpricedModels.isEmpty {
+            let models = estimate.unpricedModels.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }
+            text += "; no price for " + models.joined(separator: ", ") + " (see prices.csv)"
+        }
+        return text
+    }
+
+    static func rejection(_ report: SubmitReport) -> String {
+        let name = report.source == "-" ? "standard input" : report.source
+        var lines = [
+            "error: \(name) was not submitted: \(report.rejected) of \(report.lines) lines are invalid; "
+                + "the queue is unchanged"
+        ]
+        for problem in report.problems { lines.append("  \(name): \(problem.locatedMessage)") }
+        if report.rejected > report.problems.count {
+            lines.append("  … and \(report.rejected - report.problems.count) more")
+        }
+        lines.append("fix the lines, or pass --skip-invalid to enqueue the valid ones and write the rest to <job>/rejected.jsonl")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func tokens(_ count: Int) -> String {
+        if count >= 10_000_000 { return String(format: "%.0fM", Double(count) / 1e6) }
+        if count >= 1_000_000 { return String(format: "%.1fM", Double(count) / 1e6) }
+        if count >= 10_000 { return String(format: "%.0fk", Double(count) / 1e3) }
+        return String(count)
+    }
+}
+
+func money(_ amount: Double) -> String {
+    if amount > 0 && amount < 0.0001 { return "<$0.0001" }
+    return amount < 0.01 && amount > 0 ? String(format: "$%.4f", amount) : String(format: "$%.2f", amount)
+}
+
+/// How `llmq status` prints.
+enum StatusFormatter {
+    static func table(_ jobs: [JobSummary], home: QueueHome) -> String {
+        guard !jobs.isEmpty else { return "no jobs in \(home.path) yet: llmq submit FILE" }
+        let header = ["JOB", "TOTAL", "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED", "COST"]
+        let rows = jobs.map { job in
+            [
+                job.name, "\(job.total)", "\(job.queued)", "\(job.running)", "\(job.done)", "\(job.failed)",
+                "\(job.cancelled)", money(job.costUSD),
+            ]
+        }
+        let widths = header.indices.map { column in
+            ([header] + rows).map { $0[column].count }.max()!
+        }
+        func render(_ row: [String]) -> String {
+            row.enumerated().map { column, cell in
+                column == 0
+                    ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[column] - cell.count) + cell
+            }.joined(separator: "  ")
+        }
+        return ([render(header)] + rows.map(render)).joined(separator: "\n")
+    }
+
+    static func json(_ jobs: [JobSummary]) -> String {
+        let list: [JSONValue] = jobs.map { job in
+            .object([
+                "name": .string(job.name),
+                "mode": .string(job.mode),
+                "created_at": .string(iso8601(milliseconds: job.createdAt)),
+                "total": .int(Int64(job.total)),
+                "queued": .int(Int64(job.queued)),
+                "running": .int(Int64(job.running)),
+                "done": .int(Int64(job.done)),
+                "failed": .int(Int64(job.failed)),
+                "cancelled": .int(Int64(job.cancelled)),
+                "cost_usd": .number(job.costUSD),
+            ])
+        }
+        return CanonicalJSON.string(.object(["jobs": .array(list)]))
+    }
+
+    static func iso8601(milliseconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+}
