@@ -17,9 +17,9 @@
 /// Every JSON file llmq writes uses this form too, so its output is stable.
 public enum CanonicalJSON {
     /// The canonical bytes of a value.
-    public static func encode(_ value: JSONValue) -> [UInt8] {
+    public static func encode(_ value: JSONValue, capacity: Int = 256) -> [UInt8] {
         var output: [UInt8] = []
-        output.reserveCapacity(256)
+        output.reserveCapacity(capacity)
         write(value, to: &output)
         return output
     }
@@ -46,12 +46,14 @@ public enum CanonicalJSON {
             output.append(UInt8(ascii: "]"))
         case .object(let members):
             output.append(UInt8(ascii: "{"))
-            let keys = members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            for (position, key) in keys.enumerated() {
-                if position > 0 { output.append(UInt8(ascii: ",")) }
-                writeString(key, to: &output)
-                output.append(UInt8(ascii: ":"))
-                write(members[key]!, to: &output)
+            members.withSortedOrder { order in
+                for (position, index) in order.enumerated() {
+                    if position > 0 { output.append(UInt8(ascii: ",")) }
+                    let member = members.members[index]
+                    writeString(member.key, to: &output)
+                    output.append(UInt8(ascii: ":"))
+                    write(member.value, to: &output)
+                }
             }
             output.append(UInt8(ascii: "}"))
         }
@@ -91,6 +93,10 @@ public enum CanonicalJSON {
         precondition(value.isFinite, "JSON has no representation for \(value)")
         if value == 0 { return "0" }
         if let whole = Int64(exactly: value) { return String(whole) }
+        // Swift's description is already the ECMAScript form whenever it has no
+        // exponent (it never writes a trailing ".0" for a fraction).
+        let description = value.description
+        if !description.utf8.contains(UInt8(ascii: "e")) { return description }
         // Swift's description gives the shortest round-tripping digits; take them
         // apart into a digit string and a decimal exponent, then lay them out again.
         let negative = value < 0

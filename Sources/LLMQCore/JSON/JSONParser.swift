@@ -129,7 +129,8 @@ public struct JSONParser {
             throw Error(kind: .syntax, offset: index, message: "nesting deeper than \(Self.maximumDepth) levels")
         }
         index += 1  // {
-        var members: [String: JSONValue] = [:]
+        var members = JSONObject(minimumCapacity: 8)
+        var seenKeys: Set<String>?  // only for large objects, where scanning would be slow
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -149,9 +150,13 @@ public struct JSONParser {
             index += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
-            if members.updateValue(value, forKey: key) != nil {
+            if members.count == 16 { seenKeys = Set(members.keys) }
+            let isDuplicate: Bool
+            if seenKeys != nil { isDuplicate = !seenKeys!.insert(key).inserted } else { isDuplicate = members[key] != nil }
+            if isDuplicate {
                 throw Error(kind: .syntax, offset: keyOffset, message: "duplicate key \"\(key)\"")
             }
+            members.appendUnchecked(key, value)
             skipWhitespace()
             guard index < bytes.count else { throw unexpected("in an object (expected ',' or '}')") }
             if bytes[index] == UInt8(ascii: ",") {

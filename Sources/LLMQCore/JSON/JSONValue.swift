@@ -10,10 +10,10 @@ public enum JSONValue: Sendable, Hashable {
     case double(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 
     /// The members of an object, or nil.
-    public var objectValue: [String: JSONValue]? {
+    public var objectValue: JSONObject? {
         if case .object(let members) = self { return members }
         return nil
     }
@@ -67,5 +67,106 @@ extension JSONValue {
     public static func number(_ value: Double) -> JSONValue {
         if let whole = Int64(exactly: value) { return .int(whole) }
         return .double(value)
+    }
+}
+
+/// The members of a JSON object, in the order they were written.
+///
+/// Objects in requests are small, so members live in an array and lookups scan it:
+/// much cheaper than hashing every key into a dictionary. Two objects are equal when
+/// they have the same members, whatever their order.
+public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral, Sequence {
+    public typealias Member = (key: String, value: JSONValue)
+
+    public private(set) var members: [Member] = []
+
+    public init() {}
+
+    /// An empty object with room for `capacity` members.
+    public init(minimumCapacity capacity: Int) {
+        members.reserveCapacity(capacity)
+    }
+
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        for (key, value) in elements { self[key] = value }
+    }
+
+    public init(_ dictionary: [String: JSONValue]) {
+        for (key, value) in dictionary { self[key] = value }
+    }
+
+    public var count: Int { members.count }
+    public var isEmpty: Bool { members.isEmpty }
+    public var keys: [String] { members.map(\.key) }
+
+    public func makeIterator() -> IndexingIterator<[Member]> { members.makeIterator() }
+
+    public subscript(key: String) -> JSONValue? {
+        get {
+            for member in members where member.key == key { return member.value }
+            return nil
+        }
+        set {
+            if let position = members.firstIndex(where: { $0.key == key }) {
+                if let newValue { members[position].value = newValue } else { members.remove(at: position) }
+            } else if let newValue {
+                members.append((key, newValue))
+            }
+        }
+    }
+
+    /// Sets a member and returns the value it replaced, if any.
+    @discardableResult
+    public mutating func updateValue(_ value: JSONValue, forKey key: String) -> JSONValue? {
+        let old = self[key]
+        self[key] = value
+        return old
+    }
+
+    /// Appends a member without checking for an existing key (the parser checks).
+    mutating func appendUnchecked(_ key: String, _ value: JSONValue) {
+        members.append((key, value))
+    }
+
+    @discardableResult
+    public mutating func removeValue(forKey key: String) -> JSONValue? {
+        guard let position = members.firstIndex(where: { $0.key == key }) else { return nil }
+        return members.remove(at: position).value
+    }
+
+    /// Calls `body` with the member indices in key order (UTF-8 byte order), sorted
+    /// in a stack buffer: the canonical writer calls this for every object.
+    public func withSortedOrder<R>(_ body: (UnsafeBufferPointer<Int>) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(of: Int.self, capacity: members.count) { order in
+            for index in 0..<members.count {
+                // Insertion sort: objects in requests have a handful of keys.
+                var position = index
+                while position > 0 && members[index].key.utf8.lexicographicallyPrecedes(members[order[position - 1]].key.utf8) {
+                    order[position] = order[position - 1]
+                    position -= 1
+                }
+                order[position] = index
+            }
+            return try body(UnsafeBufferPointer(order))
+        }
+    }
+
+    /// Members sorted by key (UTF-8 byte order), as the canonical form writes them.
+    public var sortedMembers: [Member] {
+        members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+    }
+
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        for member in lhs.members where rhs[member.key] != member.value { return false }
+        return true
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        for member in sortedMembers {
+            hasher.combine(member.key)
+            hasher.combine(member.value)
+        }
     }
 }

@@ -11,6 +11,13 @@ public enum SHA256 {
         }
     }
 
+    /// Writes the 32-byte digest of `bytes` into `output` (at least 32 bytes).
+    public static func hash(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+        precondition(output.count >= 32)
+        let ok = llmq_sha256(bytes.baseAddress, bytes.count, output.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        precondition(ok == 1, "EVP_Digest(SHA-256) failed")
+    }
+
     /// The 32-byte digest of `bytes`.
     public static func hash(_ bytes: [UInt8]) -> [UInt8] {
         bytes.withUnsafeBytes { hash($0) }

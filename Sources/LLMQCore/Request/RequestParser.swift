@@ -19,6 +19,16 @@ public struct RequestParser: Sendable {
         "custom_id", "model", "prompt", "messages", "system", "max_tokens", "temperature", "top_p", "stop",
         "seed", "response_format", "metadata",
     ]
+    /// `simpleFields.contains`, without hashing: this runs for every key of every line.
+    static func isSimpleField(_ key: String) -> Bool {
+        switch key {
+        case "custom_id", "model", "prompt", "messages", "system", "max_tokens", "temperature", "top_p", "stop", "seed",
+            "response_format", "metadata":
+            return true
+        default:
+            return false
+        }
+    }
     static let batchFields: Set<String> = ["custom_id", "method", "url", "body"]
     static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
 
@@ -39,7 +49,7 @@ public struct RequestParser: Sendable {
         guard case .object(let object) = value else {
             return .failure(InputProblem(line: number, message: "expected a JSON object, got \(value.kindDescription)"))
         }
-        var context = LineContext(number: number)
+        var context = LineContext(number: number, lineLength: line.count)
         do {
             if object["body"] != nil || object["method"] != nil || object["url"] != nil {
                 return .success(try parseBatchLine(object, &context))
@@ -58,6 +68,7 @@ public struct RequestParser: Sendable {
 
     struct LineContext {
         var number: Int
+        var lineLength: Int
         var customID: String?
 
         func problem(_ field: String?, _ message: String) -> InputProblem {
@@ -65,11 +76,11 @@ public struct RequestParser: Sendable {
         }
     }
 
-    private func parseSimpleLine(_ object: [String: JSONValue], _ context: inout LineContext) throws(InputProblem)
+    private func parseSimpleLine(_ object: JSONObject, _ context: inout LineContext) throws(InputProblem)
         -> SubmittedRequest
     {
         context.customID = try customID(object["custom_id"], required: false, &context)
-        if let unknown = object.keys.filter({ !Self.simpleFields.contains($0) }).sorted().first {
+        if let unknown = object.keys.filter({ !Self.isSimpleField($0) }).sorted().first {
             var message = "unknown field"
             if let suggestion = Self.suggestion(for: unknown, among: Self.simpleFields) {
                 message += " (did you mean \"\(suggestion)\"?)"
@@ -77,7 +88,7 @@ public struct RequestParser: Sendable {
             message += "; the simple format accepts " + Self.simpleFields.sorted().joined(separator: ", ")
             throw context.problem(unknown, message)
         }
-        var body: [String: JSONValue] = [:]
+        var body: JSONObject = [:]
         for key in ["max_tokens", "temperature", "top_p", "stop", "seed", "response_format"] {
             if let value = object[key] { body[key] = value }
         }
@@ -116,10 +127,12 @@ public struct RequestParser: Sendable {
         }
         let id = context.customID ?? Self.defaultCustomID(line: context.number)
         context.customID = id
-        return try normalise(body: body, fieldPrefix: "", customID: id, metadata: metadata, &context)
+        return try normalise(
+            body: body, fieldPrefix: "", customID: id, metadata: metadata, estimatedSize: context.lineLength + 64,
+            &context)
     }
 
-    private func parseBatchLine(_ object: [String: JSONValue], _ context: inout LineContext) throws(InputProblem)
+    private func parseBatchLine(_ object: JSONObject, _ context: inout LineContext) throws(InputProblem)
         -> SubmittedRequest
     {
         context.customID = try customID(object["custom_id"], required: true, &context)
@@ -149,7 +162,9 @@ public struct RequestParser: Sendable {
         guard body["messages"] != nil else {
             throw context.problem("body.messages", "missing: a batch line's body needs \"messages\"")
         }
-        return try normalise(body: body, fieldPrefix: "body.", customID: context.customID!, metadata: nil, &context)
+        return try normalise(
+            body: body, fieldPrefix: "body.", customID: context.customID!, metadata: nil,
+            estimatedSize: context.lineLength + 64, &context)
     }
 
     private func customID(_ value: JSONValue?, required: Bool, _ context: inout LineContext) throws(InputProblem)
@@ -169,8 +184,8 @@ public struct RequestParser: Sendable {
 
     /// Checks the shared fields of a body and builds the canonical request.
     private func normalise(
-        body input: [String: JSONValue], fieldPrefix prefix: String, customID: String, metadata: [UInt8]?,
-        _ context: inout LineContext
+        body input: JSONObject, fieldPrefix prefix: String, customID: String, metadata: [UInt8]?,
+        estimatedSize: Int, _ context: inout LineContext
     ) throws(InputProblem) -> SubmittedRequest {
         var body = input
         body.removeValue(forKey: "stream")
@@ -218,9 +233,9 @@ public struct RequestParser: Sendable {
         }
         let estimate = try checkMessages(body["messages"] ?? .null, field: prefix + "messages", context)
 
-        let canonical = CanonicalJSON.encode(.object(body))
+        let canonical = CanonicalJSON.encode(.object(body), capacity: estimatedSize)
         return SubmittedRequest(
-            customID: customID, route: route, canonical: canonical, cacheKey: SHA256.hash(canonical),
+            customID: customID, route: route, canonical: canonical, cacheKey: CacheKey(of: canonical),
             metadata: metadata, estimatedInputTokens: estimate, maxTokens: maxTokens)
     }
 

@@ -15,7 +15,7 @@ public struct SubmittedRequest: Sendable, Equatable {
     /// The canonical request, as canonical JSON bytes.
     public var canonical: [UInt8]
     /// SHA-256 of `canonical`.
-    public var cacheKey: [UInt8]
+    public var cacheKey: CacheKey
     /// The caller's metadata object, as canonical JSON bytes, if any.
     public var metadata: [UInt8]?
     /// A rough input size: UTF-8 bytes of message text / 4, plus 4 per message.
@@ -24,7 +24,7 @@ public struct SubmittedRequest: Sendable, Equatable {
     public var maxTokens: Int?
 
     /// Lowercase hex of the cache key.
-    public var cacheKeyHex: String { SHA256.hex(cacheKey) }
+    public var cacheKeyHex: String { cacheKey.hex }
 
     /// The canonical request as text.
     public var canonicalText: String { String(decoding: canonical, as: UTF8.self) }

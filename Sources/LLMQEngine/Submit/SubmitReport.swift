@@ -16,12 +16,30 @@ public struct CostEstimate: Sendable, Equatable {
     /// Models without a price, and how many new requests use each.
     public var unpricedModels: [String: Int] = [:]
 
+    /// The last model priced, and its price: files mostly use one model, so this
+    /// saves a table lookup per request.
+    private var lastPrice: (model: String, price: ModelPrice?)?
+
     public init() {}
+
+    public static func == (lhs: CostEstimate, rhs: CostEstimate) -> Bool {
+        lhs.inputTokens == rhs.inputTokens && lhs.maxOutputTokens == rhs.maxOutputTokens
+            && lhs.requestsWithoutMaxTokens == rhs.requestsWithoutMaxTokens && lhs.inputCostUSD == rhs.inputCostUSD
+            && lhs.maxOutputCostUSD == rhs.maxOutputCostUSD && lhs.unpricedModels == rhs.unpricedModels
+    }
 
     mutating func add(_ request: SubmittedRequest, prices: PriceTable?) {
         inputTokens += request.estimatedInputTokens
         if let cap = request.maxTokens { maxOutputTokens += cap } else { requestsWithoutMaxTokens += 1 }
-        guard let price = prices?.price(for: request.route.model) else {
+        let model = request.route.model
+        let found: ModelPrice?
+        if let lastPrice, lastPrice.model == model {
+            found = lastPrice.price
+        } else {
+            found = prices?.price(for: model)
+            lastPrice = (model, found)
+        }
+        guard let price = found else {
             unpricedModels[request.route.model, default: 0] += 1
             return
         }

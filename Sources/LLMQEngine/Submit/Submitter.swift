@@ -61,12 +61,21 @@ public struct Submitter: Sendable {
         let channel = BoundedChannel<ProducerEvent>(capacity: 4)
         let parser = RequestParser(defaultModel: options.defaultModel)
         let options = self.options
+        let producerFinished = DispatchSemaphore(value: 0)
         let producer = Thread {
             Self.produce(reader: reader, parser: parser, options: options, into: channel)
+            producerFinished.signal()
         }
+        producer.name = "llmq-parse"
         producer.stackSize = 8 << 20  // deep JSON nesting recurses
         producer.start()
-        defer { channel.close() }
+        defer {
+            // Stop the parsing thread and wait for it, so it is not still hashing
+            // while the process exits and OpenSSL tears down. A thread blocked
+            // reading a terminal cannot be woken; do not wait on it for long.
+            channel.close()
+            _ = producerFinished.wait(timeout: .now() + 5)
+        }
 
         let rejectedURL = home.jobFolder(options.job).appendingPathComponent("rejected.jsonl")
         let partialURL = rejectedURL.appendingPathExtension("partial")
@@ -85,14 +94,21 @@ public struct Submitter: Sendable {
                     report.lines += chunk.requests.count + chunk.problems.count
                     let outcomes = try session.add(chunk.requests)
                     var problems = chunk.problems
-                    for (item, outcome) in zip(chunk.requests, outcomes) {
+                    for (index, outcome) in outcomes.enumerated() {
                         switch outcome {
                         case .added:
                             report.added += 1
-                            report.estimate.add(item.request, prices: options.prices)
+                            report.estimate.add(chunk.requests[index].request, prices: options.prices)
+                            continue
                         case .replaced:
                             report.replaced += 1
-                            report.estimate.add(item.request, prices: options.prices)
+                            report.estimate.add(chunk.requests[index].request, prices: options.prices)
+                            continue
+                        default: break
+                        }
+                        let item = chunk.requests[index]
+                        switch outcome {
+                        case .added, .replaced: break
                         case .unchanged:
                             report.unchanged += 1
                         case .duplicate(let line):
@@ -185,7 +201,7 @@ public struct Submitter: Sendable {
 
     /// One line of rejected.jsonl: where, why, and the input line as it was.
     static func rejectedLine(_ problem: InputProblem, raw: [UInt8]?) -> JSONValue {
-        var object: [String: JSONValue] = [
+        var object: JSONObject = [
             "line": .int(Int64(problem.line)),
             "error": .string(problem.locatedMessage),
         ]

@@ -43,47 +43,23 @@ final class SQLiteSubmissionSession: SubmissionSession {
         outcomes.reserveCapacity(requests.count)
         let connection = db.sqliteConnection
         let statement = insert.sqliteStatement
-        for item in requests {
-            let request = item.request
-            sqlite3_bind_int64(statement, 1, jobID)
-            bindText(statement, 2, request.customID)
-            sqlite3_bind_int64(statement, 3, submissionID)
-            sqlite3_bind_int64(statement, 4, Int64(item.line))
-            bindText(statement, 5, request.route.provider.rawValue)
-            bindText(statement, 6, request.route.model)
-            request.cacheKey.withUnsafeBytes {
-                _ = sqlite3_bind_blob(statement, 7, $0.baseAddress, Int32($0.count), sqliteTransient)
-            }
-            request.canonical.withUnsafeBytes {
-                _ = sqlite3_bind_text(
-                    statement, 8, $0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count), sqliteTransient)
-            }
-            if let metadata = request.metadata {
-                metadata.withUnsafeBytes {
-                    _ = sqlite3_bind_text(
-                        statement, 9, $0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count),
-                        sqliteTransient)
-                }
-            } else {
-                sqlite3_bind_null(statement, 9)
-            }
-            sqlite3_bind_int64(statement, 10, Int64(request.estimatedInputTokens))
-            if let cap = request.maxTokens {
-                sqlite3_bind_int64(statement, 11, Int64(cap))
-            } else {
-                sqlite3_bind_null(statement, 11)
-            }
-            sqlite3_bind_int64(statement, 12, now)
-            let code = sqlite3_step(statement)
+        sqlite3_bind_int64(statement, 1, jobID)
+        sqlite3_bind_int64(statement, 3, submissionID)
+        sqlite3_bind_int64(statement, 12, now)
+        for index in requests.indices {
+            // Bytes are bound without copying (SQLITE_STATIC): they stay valid until
+            // the step, inside these closures.
+            let code = requests[index].withBoundRow(statement) { sqlite3_step(statement) }
             sqlite3_reset(statement)
             guard code == SQLITE_DONE else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)))
+                throw DatabaseError(
+                    resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)))
             }
             if sqlite3_changes(connection) == 1 {
                 added += 1
                 outcomes.append(.added)
             } else {
-                outcomes.append(try resolveExisting(item))
+                outcomes.append(try resolveExisting(requests[index]))
             }
         }
         return outcomes
@@ -100,8 +76,7 @@ final class SQLiteSubmissionSession: SubmissionSession {
         if row["submission_id"] as Int64 == submissionID {
             return .duplicate(line: row["line"])
         }
-        let existingKey: [UInt8] = [UInt8](row["cache_key"] as Data)
-        if existingKey == request.cacheKey {
+        if CacheKey(bytes: row["cache_key"] as Data) == request.cacheKey {
             try touch.execute(arguments: [submissionID, item.line, rowID])
             unchanged += 1
             return .unchanged
@@ -117,7 +92,7 @@ final class SQLiteSubmissionSession: SubmissionSession {
                 WHERE id = ?
                 """,
             arguments: [
-                submissionID, item.line, request.route.provider.rawValue, request.route.model, Data(request.cacheKey),
+                submissionID, item.line, request.route.provider.rawValue, request.route.model, Data(request.cacheKey.bytes),
                 request.canonicalText, request.metadata.map { String(decoding: $0, as: UTF8.self) },
                 request.estimatedInputTokens, request.maxTokens, now, rowID,
             ])
@@ -145,16 +120,53 @@ final class SQLiteSubmissionSession: SubmissionSession {
             sql: "UPDATE submissions SET added = ?, unchanged = ?, replaced = ? WHERE id = ?",
             arguments: [added, unchanged, replaced, submissionID])
     }
+}
 
-    private func bindText(_ statement: OpaquePointer?, _ index: Int32, _ text: String) {
-        var text = text
-        text.withUTF8 {
-            _ = sqlite3_bind_text(
-                statement, index, UnsafeRawPointer($0.baseAddress)?.assumingMemoryBound(to: CChar.self),
-                Int32($0.count), sqliteTransient)
+extension NewRequest {
+    /// Binds this request's own columns (2, 4-11) of the insert statement, then runs
+    /// `body` while the bound bytes are still valid.
+    fileprivate func withBoundRow(_ statement: OpaquePointer?, _ body: () -> Int32) -> Int32 {
+        var customID = request.customID
+        var model = request.route.model
+        var provider = request.route.provider.rawValue
+        return customID.withUTF8 { id in
+            model.withUTF8 { model in provider.withUTF8 { provider in
+                request.canonical.withUnsafeBytes { canonical in
+                    request.cacheKey.withUnsafeBytes { key in
+                        bindText(statement, 2, UnsafeRawBufferPointer(id))
+                        sqlite3_bind_int64(statement, 4, Int64(line))
+                        bindText(statement, 5, UnsafeRawBufferPointer(provider))
+                        bindText(statement, 6, UnsafeRawBufferPointer(model))
+                        sqlite3_bind_blob(statement, 7, key.baseAddress, Int32(key.count), sqliteStatic)
+                        bindText(statement, 8, canonical)
+                        sqlite3_bind_int64(statement, 10, Int64(request.estimatedInputTokens))
+                        if let cap = request.maxTokens {
+                            sqlite3_bind_int64(statement, 11, Int64(cap))
+                        } else {
+                            sqlite3_bind_null(statement, 11)
+                        }
+                        guard let metadata = request.metadata else {
+                            sqlite3_bind_null(statement, 9)
+                            return body()
+                        }
+                        return metadata.withUnsafeBytes { metadata in
+                            bindText(statement, 9, metadata)
+                            return body()
+                        }
+                    }
+                }
+            }}
         }
     }
 }
 
+private func bindText(_ statement: OpaquePointer?, _ index: Int32, _ bytes: UnsafeRawBufferPointer) {
+    // A zero-length text must still bind a non-null pointer, or SQLite stores NULL.
+    let pointer = bytes.baseAddress ?? UnsafeRawPointer(("" as StaticString).utf8Start)
+    sqlite3_bind_text(statement, index, pointer.assumingMemoryBound(to: CChar.self), Int32(bytes.count), sqliteStatic)
+}
+
+/// SQLite's SQLITE_STATIC: the bytes outlive the statement's use of them.
+let sqliteStatic: sqlite3_destructor_type? = nil
 /// SQLite's SQLITE_TRANSIENT, which Swift does not import: SQLite copies the bytes.
 let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
