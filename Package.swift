@@ -52,7 +52,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LLMQCoreTests", dependencies: ["LLMQCore"]),
-        .testTarget(name: "LLMQStoreTests", dependencies: ["LLMQStore"]),
+        .testTarget(
+            name: "LLMQStoreTests",
+            dependencies: ["LLMQStore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "LLMQEndToEndTests", dependencies: ["LLMQCore", "llmq"]),
     ]
 )

@@ -92,11 +92,16 @@ public enum CanonicalJSON {
     public static func formatDouble(_ value: Double) -> String {
         precondition(value.isFinite, "JSON has no representation for \(value)")
         if value == 0 { return "0" }
-        if let whole = Int64(exactly: value) { return String(whole) }
-        // Swift's description is already the ECMAScript form whenever it has no
-        // exponent (it never writes a trailing ".0" for a fraction).
-        let description = value.description
-        if !description.utf8.contains(UInt8(ascii: "e")) { return description }
+        // Below 2^53 every whole double prints as its integer; above, ECMAScript
+        // prints only the shortest round-tripping digits, padded with zeros.
+        if value.magnitude < 0x1p53, let whole = Int64(exactly: value) { return String(whole) }
+        // Swift's description is already the ECMAScript form for a fraction written
+        // without an exponent.
+        // Below 2^53 a double reaching here has a fraction.
+        if value.magnitude < 0x1p53 {
+            let description = value.description
+            if !description.utf8.contains(UInt8(ascii: "e")) { return description }
+        }
         // Swift's description gives the shortest round-tripping digits; take them
         // apart into a digit string and a decimal exponent, then lay them out again.
         let negative = value < 0

@@ -130,7 +130,7 @@ public struct JSONParser {
         }
         index += 1  // {
         var members = JSONObject(minimumCapacity: 8)
-        var seenKeys: Set<String>?  // only for large objects, where scanning would be slow
+        var seenKeys: Set<[UInt8]>?  // only for large objects, where scanning would be slow
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -150,9 +150,15 @@ public struct JSONParser {
             index += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
-            if members.count == 16 { seenKeys = Set(members.keys) }
+            // Keys are compared by their bytes: String's == would call two spellings of
+            // "é" (precomposed and combining) the same key, but they are different JSON.
+            if members.count == 16 { seenKeys = Set(members.keys.map { Array($0.utf8) }) }
             let isDuplicate: Bool
-            if seenKeys != nil { isDuplicate = !seenKeys!.insert(key).inserted } else { isDuplicate = members[key] != nil }
+            if seenKeys != nil {
+                isDuplicate = !seenKeys!.insert(Array(key.utf8)).inserted
+            } else {
+                isDuplicate = members.contains { $0.key.utf8.elementsEqual(key.utf8) }
+            }
             if isDuplicate {
                 throw Error(kind: .syntax, offset: keyOffset, message: "duplicate key \"\(key)\"")
             }
@@ -230,9 +236,13 @@ public struct JSONParser {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 index += 1
-                if asciiOnly { return String(decoding: buffer, as: UTF8.self) }
-                if let string = String(validating: buffer, as: UTF8.self) { return string }
-                throw Error(kind: .invalidUTF8, offset: start, message: "invalid UTF-8 in a string")
+                if !asciiOnly {
+                    // Escapes are ASCII and decode to valid scalars, so the raw bytes
+                    // are valid UTF-8 exactly when the result is; checking them finds
+                    // the offset of the bad byte.
+                    _ = try validatedString(UnsafeRawBufferPointer(rebasing: bytes[start..<index - 1]), startingAt: start)
+                }
+                return String(decoding: buffer, as: UTF8.self)
             }
             if byte < 0x20 {
                 throw Error(

@@ -103,11 +103,11 @@ public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral, Se
 
     public subscript(key: String) -> JSONValue? {
         get {
-            for member in members where member.key == key { return member.value }
+            for member in members where member.key.utf8.elementsEqual(key.utf8) { return member.value }
             return nil
         }
         set {
-            if let position = members.firstIndex(where: { $0.key == key }) {
+            if let position = members.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
                 if let newValue { members[position].value = newValue } else { members.remove(at: position) }
             } else if let newValue {
                 members.append((key, newValue))
@@ -130,7 +130,7 @@ public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral, Se
 
     @discardableResult
     public mutating func removeValue(forKey key: String) -> JSONValue? {
-        guard let position = members.firstIndex(where: { $0.key == key }) else { return nil }
+        guard let position = members.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) else { return nil }
         return members.remove(at: position).value
     }
 

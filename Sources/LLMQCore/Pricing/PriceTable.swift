@@ -10,6 +10,19 @@ public struct ModelPrice: Sendable, Equatable {
     public var output: Double
     /// Fraction taken off in batch mode (0.5 = half price).
     public var batchDiscount: Double
+
+    public init(
+        model: String, provider: Provider, input: Double, cachedInput: Double, cacheWrite: Double, output: Double,
+        batchDiscount: Double
+    ) {
+        self.model = model
+        self.provider = provider
+        self.input = input
+        self.cachedInput = cachedInput
+        self.cacheWrite = cacheWrite
+        self.output = output
+        self.batchDiscount = batchDiscount
+    }
 }
 
 /// Model prices read from a CSV file (`prices.csv`).
@@ -37,7 +50,8 @@ public struct PriceTable: Sendable {
     public init(csv: String) throws(ParseError) {
         var sawHeader = false
         var number = 0
-        for rawLine in csv.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split on any newline: "\r\n" is one Character, so splitting on "\n" would miss it.
+        for rawLine in csv.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             number += 1
             let line = rawLine.trimmingCharacters(in: " \t\r")
             if line.isEmpty || line.hasPrefix("#") { continue }
@@ -59,7 +73,7 @@ public struct PriceTable: Sendable {
             }
             var numbers: [Double] = []
             for (position, field) in fields.enumerated().dropFirst(2) {
-                guard let value = Double(field), value >= 0 else {
+                guard let value = Double(field), value.isFinite, value >= 0 else {
                     throw ParseError(line: number, message: "\(Self.header[position]) is not a non-negative number: \"\(field)\"")
                 }
                 numbers.append(value)

@@ -15,6 +15,12 @@ public struct Route: Sendable, Hashable {
     public var model: String
     /// The model name as the provider's API expects it (routing prefixes removed).
     public var providerModel: String
+
+    public init(provider: Provider, model: String, providerModel: String) {
+        self.provider = provider
+        self.model = model
+        self.providerModel = providerModel
+    }
 }
 
 /// Maps model names to providers, and aliases to model names. The one table of both.
@@ -31,13 +37,16 @@ public enum ModelRouter {
         "gpt-nano": "gpt-5-nano",
     ]
 
+    static let maximumAliasLength = aliases.keys.map(\.utf8.count).max() ?? 0
+
     /// The route for a model name, or nil when no provider serves it.
     ///
     /// `gpt-*`, `o1*`, `o3*`, `o4*`, `chatgpt-*` go to OpenAI; `claude-*` to Anthropic;
     /// `gemini-*` and `gemini/…` to Gemini; `together_ai/…` to Together; `openai/…` to
     /// an OpenAI-compatible server.
     public static func route(_ name: String) -> Route? {
-        let model = aliases[name] ?? name
+        // Alias names are short; skip hashing the (usually longer) real model names.
+        let model = name.utf8.count <= maximumAliasLength ? aliases[name] ?? name : name
         func has(_ prefix: String) -> Bool { model.hasPrefix(prefix) }
         func after(_ prefix: String) -> String { String(model.dropFirst(prefix.count)) }
         if has("together_ai/"), model.count > "together_ai/".count {

@@ -19,18 +19,8 @@ public struct RequestParser: Sendable {
         "custom_id", "model", "prompt", "messages", "system", "max_tokens", "temperature", "top_p", "stop",
         "seed", "response_format", "metadata",
     ]
-    /// `simpleFields.contains`, without hashing: this runs for every key of every line.
-    static func isSimpleField(_ key: String) -> Bool {
-        switch key {
-        case "custom_id", "model", "prompt", "messages", "system", "max_tokens", "temperature", "top_p", "stop", "seed",
-            "response_format", "metadata":
-            return true
-        default:
-            return false
-        }
-    }
     static let batchFields: Set<String> = ["custom_id", "method", "url", "body"]
-    static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
+    static let roles = ["assistant", "developer", "system", "tool", "user"]
 
     /// The custom_id a line without one gets.
     public static func defaultCustomID(line: Int) -> String { "line-\(line)" }
@@ -68,6 +58,7 @@ public struct RequestParser: Sendable {
 
     struct LineContext {
         var number: Int
+        /// Bytes in the line: the canonical request is about as long.
         var lineLength: Int
         var customID: String?
 
@@ -79,8 +70,31 @@ public struct RequestParser: Sendable {
     private func parseSimpleLine(_ object: JSONObject, _ context: inout LineContext) throws(InputProblem)
         -> SubmittedRequest
     {
-        context.customID = try customID(object["custom_id"], required: false, &context)
-        if let unknown = object.keys.filter({ !Self.isSimpleField($0) }).sorted().first {
+        // One pass over the members: lookups by key would scan them again and again.
+        var body = JSONObject(minimumCapacity: object.count + 1)
+        var idValue: JSONValue?
+        var prompt: JSONValue?
+        var given: JSONValue?
+        var system: JSONValue?
+        var metadataValue: JSONValue?
+        var firstUnknown: String?
+        for member in object {
+            switch member.key {
+            case "custom_id": idValue = member.value
+            case "prompt": prompt = member.value
+            case "messages": given = member.value
+            case "system": system = member.value
+            case "metadata": metadataValue = member.value
+            case "model", "max_tokens", "temperature", "top_p", "stop", "seed", "response_format":
+                body.appendUnchecked(member.key, member.value)
+            default:
+                if firstUnknown == nil || member.key.utf8.lexicographicallyPrecedes(firstUnknown!.utf8) {
+                    firstUnknown = member.key
+                }
+            }
+        }
+        context.customID = try customID(idValue, required: false, &context) ?? Self.defaultCustomID(line: context.number)
+        if let unknown = firstUnknown {
             var message = "unknown field"
             if let suggestion = Self.suggestion(for: unknown, among: Self.simpleFields) {
                 message += " (did you mean \"\(suggestion)\"?)"
@@ -88,18 +102,14 @@ public struct RequestParser: Sendable {
             message += "; the simple format accepts " + Self.simpleFields.sorted().joined(separator: ", ")
             throw context.problem(unknown, message)
         }
-        var body: JSONObject = [:]
-        for key in ["max_tokens", "temperature", "top_p", "stop", "seed", "response_format"] {
-            if let value = object[key] { body[key] = value }
-        }
         var messages: [JSONValue] = []
-        if let system = object["system"] {
+        if let system {
             guard case .string(let text) = system else {
                 throw context.problem("system", "expected a string, got \(system.kindDescription)")
             }
             messages.append(.object(["role": .string("system"), "content": .string(text)]))
         }
-        switch (object["prompt"], object["messages"]) {
+        switch (prompt, given) {
         case (nil, nil):
             throw context.problem(nil, "no prompt: give \"prompt\" (a string) or \"messages\" (an array)")
         case (.some, .some):
@@ -116,20 +126,17 @@ public struct RequestParser: Sendable {
             }
             messages.append(contentsOf: list)
         }
-        body["messages"] = .array(messages)
-        body["model"] = object["model"]
+        body.appendUnchecked("messages", .array(messages))
         var metadata: [UInt8]?
-        if let value = object["metadata"] {
-            guard case .object = value else {
-                throw context.problem("metadata", "expected an object, got \(value.kindDescription)")
+        if let metadataValue {
+            guard case .object = metadataValue else {
+                throw context.problem("metadata", "expected an object, got \(metadataValue.kindDescription)")
             }
-            metadata = CanonicalJSON.encode(value)
+            metadata = CanonicalJSON.encode(metadataValue)
         }
-        let id = context.customID ?? Self.defaultCustomID(line: context.number)
-        context.customID = id
-        return try normalise(
-            body: body, fieldPrefix: "", customID: id, metadata: metadata, estimatedSize: context.lineLength + 64,
-            &context)
+        // Paths name the user's own messages: a system message we added comes first.
+        let messageOffset = system != nil && given != nil ? 1 : 0
+        return try normalise(body: body, fieldPrefix: "", messageOffset: messageOffset, metadata: metadata, &context)
     }
 
     private func parseBatchLine(_ object: JSONObject, _ context: inout LineContext) throws(InputProblem)
@@ -162,9 +169,7 @@ public struct RequestParser: Sendable {
         guard body["messages"] != nil else {
             throw context.problem("body.messages", "missing: a batch line's body needs \"messages\"")
         }
-        return try normalise(
-            body: body, fieldPrefix: "body.", customID: context.customID!, metadata: nil,
-            estimatedSize: context.lineLength + 64, &context)
+        return try normalise(body: body, fieldPrefix: "body.", messageOffset: 0, metadata: nil, &context)
     }
 
     private func customID(_ value: JSONValue?, required: Bool, _ context: inout LineContext) throws(InputProblem)
@@ -182,17 +187,56 @@ public struct RequestParser: Sendable {
         return id
     }
 
-    /// Checks the shared fields of a body and builds the canonical request.
+    /// Checks the shared fields of a body and builds the canonical request, in one
+    /// pass over the body's members.
     private func normalise(
-        body input: JSONObject, fieldPrefix prefix: String, customID: String, metadata: [UInt8]?,
-        estimatedSize: Int, _ context: inout LineContext
+        body: JSONObject, fieldPrefix prefix: String, messageOffset: Int, metadata: [UInt8]?,
+        _ context: inout LineContext
     ) throws(InputProblem) -> SubmittedRequest {
-        var body = input
-        body.removeValue(forKey: "stream")
-        body.removeValue(forKey: "stream_options")
+        var canonicalBody = JSONObject(minimumCapacity: body.count)
+        var modelValue: JSONValue?
+        var messages: JSONValue = .null
+        var maxTokens: Int?
+        for member in body {
+            let value = member.value
+            switch member.key {
+            case "stream", "stream_options":
+                continue  // how llmq transports an answer does not change it
+            case "model":
+                modelValue = value
+                continue  // added below, aliases resolved
+            case "messages":
+                messages = value
+            case "max_tokens":
+                guard case .int(let cap) = value, cap >= 1, cap <= Int64(Int32.max) else {
+                    throw context.problem(
+                        prefix + "max_tokens", "expected a whole number of at least 1, got \(Self.show(value))")
+                }
+                maxTokens = Int(cap)
+            case "temperature":
+                try checkNumber(value, in: 0...2, field: prefix + "temperature", context)
+            case "top_p":
+                try checkNumber(value, in: 0...1, field: prefix + "top_p", context)
+            case "seed":
+                if value.intValue == nil {
+                    throw context.problem(prefix + "seed", "expected a whole number, got \(Self.show(value))")
+                }
+            case "stop":
+                switch value {
+                case .string, .null: break
+                case .array(let items) where items.count <= 4 && items.allSatisfy({ $0.stringValue != nil }): break
+                default: throw context.problem(prefix + "stop", "expected a string or an array of up to 4 strings")
+                }
+            case "response_format":
+                try checkResponseFormat(value, field: prefix + "response_format", context)
+            default:
+                break
+            }
+            canonicalBody.appendUnchecked(member.key, value)
+        }
 
         let modelName: String
-        switch body["model"] {
+        switch modelValue {
         case nil:
             guard let defaultModel else {
                 throw context.problem(prefix + "model", "missing: add \"model\" to the line or pass --model")
@@ -207,42 +251,18 @@ public struct RequestParser: Sendable {
             throw context.problem(
                 prefix + "model", "no provider serves model \"\(modelName)\": \(ModelRouter.servedModelsHint)")
         }
-        body["model"] = .string(route.model)
+        canonicalBody.appendUnchecked("model", .string(route.model))
+        let estimate = try checkMessages(messages, field: prefix + "messages", offset: messageOffset, context)
 
-        var maxTokens: Int?
-        if let value = body["max_tokens"] {
-            guard case .int(let cap) = value, cap >= 1, cap <= Int64(Int32.max) else {
-                throw context.problem(prefix + "max_tokens", "expected a whole number of at least 1, got \(Self.show(value))")
-            }
-            maxTokens = Int(cap)
-        }
-        try checkNumber(body["temperature"], in: 0...2, field: prefix + "temperature", context)
-        try checkNumber(body["top_p"], in: 0...1, field: prefix + "top_p", context)
-        if let seed = body["seed"], seed.intValue == nil {
-            throw context.problem(prefix + "seed", "expected a whole number, got \(Self.show(seed))")
-        }
-        if let stop = body["stop"] {
-            switch stop {
-            case .string, .null: break
-            case .array(let items) where items.count <= 4 && items.allSatisfy({ $0.stringValue != nil }): break
-            default: throw context.problem(prefix + "stop", "expected a string or an array of up to 4 strings")
-            }
-        }
-        if let format = body["response_format"] {
-            try checkResponseFormat(format, field: prefix + "response_format", context)
-        }
-        let estimate = try checkMessages(body["messages"] ?? .null, field: prefix + "messages", context)
-
-        let canonical = CanonicalJSON.encode(.object(body), capacity: estimatedSize)
+        let canonical = CanonicalJSON.encode(.object(canonicalBody), capacity: context.lineLength + 64)
         return SubmittedRequest(
-            customID: customID, route: route, canonical: canonical, cacheKey: CacheKey(of: canonical),
+            customID: context.customID!, route: route, canonical: canonical, cacheKey: CacheKey(of: canonical),
             metadata: metadata, estimatedInputTokens: estimate, maxTokens: maxTokens)
     }
 
-    private func checkNumber(_ value: JSONValue?, in range: ClosedRange<Double>, field: String, _ context: LineContext)
+    private func checkNumber(_ value: JSONValue, in range: ClosedRange<Double>, field: String, _ context: LineContext)
         throws(InputProblem)
     {
-        guard let value else { return }
         guard let number = value.doubleValue, range.contains(number) else {
             throw context.problem(
                 field, "expected a number from \(Self.show(.number(range.lowerBound))) to \(Self.show(.number(range.upperBound))), got \(Self.show(value))")
@@ -267,8 +287,11 @@ public struct RequestParser: Sendable {
         }
     }
 
-    /// Checks the messages and returns the estimated input tokens.
-    private func checkMessages(_ value: JSONValue, field: String, _ context: LineContext) throws(InputProblem) -> Int {
+    /// Checks the messages and returns the estimated input tokens. `offset` messages
+    /// at the front were added by llmq; paths count the caller's messages only.
+    private func checkMessages(_ value: JSONValue, field: String, offset: Int, _ context: LineContext)
+        throws(InputProblem) -> Int
+    {
         guard case .array(let messages) = value else {
             throw context.problem(field, "expected an array of messages, got \(value.kindDescription)")
         }
@@ -276,16 +299,18 @@ public struct RequestParser: Sendable {
         var textBytes = 0
         var sawNonSystem = false
         for (position, message) in messages.enumerated() {
-            let path = "\(field)[\(position)]"
+            let path = position < offset ? "system" : "\(field)[\(position - offset)]"
             guard case .object(let fields) = message else {
                 throw context.problem(path, "expected a message object, got \(message.kindDescription)")
             }
             guard case .string(let role)? = fields["role"] else {
-                throw context.problem(path + ".role", "expected one of " + Self.roles.sorted().joined(separator: ", "))
+                throw context.problem(path + ".role", "expected one of " + Self.roles.joined(separator: ", "))
             }
-            guard Self.roles.contains(role) else {
+            switch role {
+            case "system", "developer", "user", "assistant", "tool": break
+            default:
                 throw context.problem(
-                    path + ".role", "unknown role \"\(role)\"; expected one of " + Self.roles.sorted().joined(separator: ", "))
+                    path + ".role", "unknown role \"\(role)\"; expected one of " + Self.roles.joined(separator: ", "))
             }
             if role != "system" && role != "developer" { sawNonSystem = true }
             switch fields["content"] {

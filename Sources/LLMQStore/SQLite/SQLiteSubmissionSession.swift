@@ -17,6 +17,9 @@ final class SQLiteSubmissionSession: SubmissionSession {
     private var added = 0
     private var unchanged = 0
     private var replaced = 0
+    /// custom_ids this submission used in a conflict, and the line where: the row
+    /// was left alone, so its submission_id cannot tell a later repeat apart.
+    private var conflicted: [String: Int] = [:]
     /// Changes to the job's per-state counters from replaced requests.
     private var stateDeltas: [RequestState: Int] = [:]
 
@@ -76,12 +79,18 @@ final class SQLiteSubmissionSession: SubmissionSession {
         if row["submission_id"] as Int64 == submissionID {
             return .duplicate(line: row["line"])
         }
+        if let line = conflicted[request.customID] {
+            return .duplicate(line: line)
+        }
         if CacheKey(bytes: row["cache_key"] as Data) == request.cacheKey {
             try touch.execute(arguments: [submissionID, item.line, rowID])
             unchanged += 1
             return .unchanged
         }
-        guard replace else { return .conflict(line: row["line"]) }
+        guard replace else {
+            conflicted[request.customID] = item.line
+            return .conflict(line: row["line"])
+        }
         let oldState = RequestState(rawValue: row["state"])!
         try db.execute(
             sql: """
