@@ -157,7 +157,7 @@ public struct JSONParser {
             if seenKeys != nil {
                 isDuplicate = !seenKeys!.insert(Array(key.utf8)).inserted
             } else {
-                isDuplicate = members.contains { $0.key.utf8.elementsEqual(key.utf8) }
+                isDuplicate = members.contains { sameBytes($0.key, key) }
             }
             if isDuplicate {
                 throw Error(kind: .syntax, offset: keyOffset, message: "duplicate key \"\(key)\"")

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A parsed JSON value.
 ///
 /// Numbers are normalised when parsed: a number whose value is a whole number that
@@ -103,11 +109,11 @@ public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral, Se
 
     public subscript(key: String) -> JSONValue? {
         get {
-            for member in members where member.key.utf8.elementsEqual(key.utf8) { return member.value }
+            for member in members where sameBytes(member.key, key) { return member.value }
             return nil
         }
         set {
-            if let position = members.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
+            if let position = members.firstIndex(where: { sameBytes($0.key, key) }) {
                 if let newValue { members[position].value = newValue } else { members.remove(at: position) }
             } else if let newValue {
                 members.append((key, newValue))
@@ -130,7 +136,7 @@ public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral, Se
 
     @discardableResult
     public mutating func removeValue(forKey key: String) -> JSONValue? {
-        guard let position = members.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) else { return nil }
+        guard let position = members.firstIndex(where: { sameBytes($0.key, key) }) else { return nil }
         return members.remove(at: position).value
     }
 
@@ -169,4 +175,18 @@ public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral, Se
             hasher.combine(member.value)
         }
     }
+}
+
+/// Whether two strings have the same UTF-8 bytes. Unlike `==`, which treats
+/// canonically equivalent strings as equal, this is how JSON compares keys.
+@inline(__always)
+func sameBytes(_ a: String, _ b: String) -> Bool {
+    let left = a.utf8
+    let right = b.utf8
+    guard left.count == right.count else { return false }
+    let compared = left.withContiguousStorageIfAvailable { l in
+        right.withContiguousStorageIfAvailable { r in l.count == 0 || memcmp(l.baseAddress!, r.baseAddress!, l.count) == 0 }
+    }
+    if let compared, let result = compared { return result }
+    return left.elementsEqual(right)
 }

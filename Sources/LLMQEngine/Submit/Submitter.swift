@@ -4,9 +4,10 @@ import LLMQStore
 
 /// Validates a JSONL file and enqueues it as one job, all or nothing.
 ///
-/// Two threads share the work: one reads and parses the file in chunks of lines,
-/// the caller's thread inserts them inside the store's transaction. Memory holds a
-/// few chunks at a time, whatever the file's size.
+/// Threads share the work: one reads the file in chunks of lines, others parse
+/// them, and the caller's thread inserts them in order inside the store's
+/// transaction (`ParsePipeline`). Memory holds a few chunks at a time, whatever the
+/// file's size.
 public struct Submitter: Sendable {
     public struct Options: Sendable {
         /// The input file, or "-" for standard input.
@@ -20,8 +21,11 @@ public struct Submitter: Sendable {
         public var replace = false
         /// Prices for the estimate; nil when no price table was found.
         public var prices: PriceTable?
-        /// Lines parsed per chunk handed from the parsing thread to the inserting one.
-        public var chunkLines = 4096
+        /// Lines parsed per chunk handed from the parsing threads to the inserting one.
+        public var chunkLines = 2048
+        /// Threads that parse lines; the calling thread inserts. Parsing and hashing
+        /// a line costs about what inserting it does, so one per core, up to four.
+        public var parseThreads = min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))
 
         public init(path: String, job: String) {
             self.path = path
@@ -40,42 +44,16 @@ public struct Submitter: Sendable {
         self.home = home
     }
 
-    /// One chunk of parsed lines, in line order.
-    struct Chunk: Sendable {
-        var requests: [NewRequest] = []
-        var problems: [InputProblem] = []
-        /// Raw bytes of every line of the chunk, by line number, kept only with
-        /// `skipInvalid` to write rejected lines as they were.
-        var rawLines: [Int: [UInt8]] = [:]
-    }
-
-    enum ProducerEvent: Sendable {
-        case chunk(Chunk)
-        case failed(String)
-    }
-
     /// Runs the submission. Throws `EmptyInput`, `SubmissionRejected` (nothing was
     /// enqueued), a `LineReader.ReadError`, or a store error.
     public func run(store: any QueueStore) throws -> SubmitReport {
         let reader = try LineReader(path: options.path)
-        let channel = BoundedChannel<ProducerEvent>(capacity: 4)
-        let parser = RequestParser(defaultModel: options.defaultModel)
         let options = self.options
-        let producerFinished = DispatchSemaphore(value: 0)
-        let producer = Thread {
-            Self.produce(reader: reader, parser: parser, options: options, into: channel)
-            producerFinished.signal()
-        }
-        producer.name = "llmq-parse"
-        producer.stackSize = 8 << 20  // deep JSON nesting recurses
-        producer.start()
-        defer {
-            // Stop the parsing thread and wait for it, so it is not still hashing
-            // while the process exits and OpenSSL tears down. A thread blocked
-            // reading a terminal cannot be woken; do not wait on it for long.
-            channel.close()
-            _ = producerFinished.wait(timeout: .now() + 5)
-        }
+        let pipeline = ParsePipeline(
+            reader: reader, parser: RequestParser(defaultModel: options.defaultModel), chunkLines: options.chunkLines,
+            keepRawLines: options.skipInvalid, workers: options.parseThreads)
+        pipeline.start()
+        defer { pipeline.stop() }
 
         let rejectedURL = home.jobFolder(options.job).appendingPathComponent("rejected.jsonl")
         let partialURL = rejectedURL.appendingPathExtension("partial")
@@ -86,9 +64,9 @@ public struct Submitter: Sendable {
                 job: options.job, options: SubmitOptions(source: options.path, replace: options.replace)
             ) { session in
                 var report = report
-                while let event = channel.receive() {
+                while let event = pipeline.next() {
                     guard case .chunk(let chunk) = event else {
-                        if case .failed(let message) = event { throw LineReader.ReadError(path: options.path, reason: message) }
+                        if case .failed(let error) = event { throw error }
                         continue
                     }
                     report.lines += chunk.requests.count + chunk.problems.count
@@ -162,41 +140,6 @@ public struct Submitter: Sendable {
             }
         }
         return report
-    }
-
-    /// The parsing thread: reads lines, parses them in chunks, hands chunks over.
-    static func produce(
-        reader: LineReader, parser: RequestParser, options: Options, into channel: BoundedChannel<ProducerEvent>
-    ) {
-        var chunk = Chunk()
-        var linesInChunk = 0
-        do {
-            try reader.forEachLine { number, bytes in
-                if Self.isBlank(bytes) { return }
-                switch parser.parse(line: bytes, number: number) {
-                case .success(let request): chunk.requests.append(NewRequest(request, line: number))
-                case .failure(let problem): chunk.problems.append(problem)
-                }
-                if options.skipInvalid { chunk.rawLines[number] = [UInt8](bytes) }
-                linesInChunk += 1
-                if linesInChunk == options.chunkLines {
-                    guard channel.send(.chunk(chunk)) else { throw CancellationError() }
-                    chunk = Chunk()
-                    linesInChunk = 0
-                }
-            }
-            if linesInChunk > 0 { channel.send(.chunk(chunk)) }
-        } catch let error as LineReader.ReadError {
-            channel.send(.failed(error.reason))
-        } catch {
-            // The consumer closed the channel: it has stopped listening.
-        }
-        channel.close()
-    }
-
-    static func isBlank(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        for byte in bytes where byte != 0x20 && byte != 0x09 && byte != 0x0D { return false }
-        return true
     }
 
     /// One line of rejected.jsonl: where, why, and the input line as it was.
