@@ -9,7 +9,8 @@ enum SubmitFormatter {
         var lines: [String] = []
         if report.added == 0 && report.replaced == 0 && report.rejected == 0 {
             lines.append(
-                "job \(report.job): nothing new, all \(report.unchanged) requests are already queued (queue: \(home.path))")
+                "job \(report.job): nothing new, all \(report.unchanged) requests are already queued (queue: \(home.path))"
+            )
         } else {
             lines.append(
                 "job \(report.job): \(report.added) added, \(report.unchanged) already present, "
@@ -33,7 +34,8 @@ enum SubmitFormatter {
         var text =
             "estimated cost: \(money(estimate.inputCostUSD)) input (≈\(tokens(estimate.inputTokens)) tokens)"
         if estimate.maxOutputTokens > 0 {
-            text += " + at most \(money(estimate.maxOutputCostUSD)) output (≤\(tokens(estimate.maxOutputTokens)) tokens)"
+            text +=
+                " + at most \(money(estimate.maxOutputCostUSD)) output (≤\(tokens(estimate.maxOutputTokens)) tokens)"
         }
         if estimate.requestsWithoutMaxTokens > 0 {
             text += "; \(estimate.requestsWithoutMaxTokens) requests have no max_tokens, their output is not bounded"
@@ -55,7 +57,9 @@ enum SubmitFormatter {
         if report.rejected > report.problems.count {
             lines.append("  … and \(report.rejected - report.problems.count) more")
         }
-        lines.append("fix the lines, or pass --skip-invalid to enqueue the valid ones and write the rest to <job>/rejected.jsonl")
+        lines.append(
+            "fix the lines, or pass --skip-invalid to enqueue the valid ones and write the rest to <job>/rejected.jsonl"
+        )
         return lines.joined(separator: "\n") + "\n"
     }
 

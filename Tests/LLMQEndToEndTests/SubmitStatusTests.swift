@@ -92,9 +92,14 @@ struct SubmitStatusTests {
         #expect(result.status == 65)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains("bad.jsonl was not submitted: 3 of 4 lines are invalid; the queue is unchanged"))
-        #expect(result.stderr.contains(#"bad.jsonl: line 2, field "temprature": unknown field (did you mean "temperature"?)"#))
-        #expect(result.stderr.contains("bad.jsonl: line 3, column 53: not valid JSON (unexpected ',' after the end of the JSON value)"))
-        #expect(result.stderr.contains(#"bad.jsonl: line 4, field "custom_id": custom_id "b" is already used on line 1"#))
+        #expect(
+            result.stderr.contains(
+                #"bad.jsonl: line 2, field "temprature": unknown field (did you mean "temperature"?)"#))
+        #expect(
+            result.stderr.contains(
+                "bad.jsonl: line 3, column 53: not valid JSON (unexpected ',' after the end of the JSON value)"))
+        #expect(
+            result.stderr.contains(#"bad.jsonl: line 4, field "custom_id": custom_id "b" is already used on line 1"#))
         #expect(try llmq.run(["status", "--json"]).stdout == before)
 
         // A new job that is rejected leaves no trace at all.

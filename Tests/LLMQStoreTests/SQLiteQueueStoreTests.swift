@@ -92,8 +92,10 @@ extension QueueStore {
             let store = try kind.open(in: directory, clock: ManualClock())
             try store.add([newRequest("a", prompt: "X", line: 1)], to: "j")
             let outcomes = try store.add(
-                [newRequest("a", prompt: "Y", line: 1), newRequest("a", prompt: "X", line: 2),
-                 newRequest("a", prompt: "Y", line: 3)], to: "j")
+                [
+                    newRequest("a", prompt: "Y", line: 1), newRequest("a", prompt: "X", line: 2),
+                    newRequest("a", prompt: "Y", line: 3),
+                ], to: "j")
             #expect(outcomes == [.conflict(line: 1), .duplicate(line: 1), .duplicate(line: 1)])
         }
     }

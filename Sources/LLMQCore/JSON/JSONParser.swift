@@ -240,7 +240,8 @@ public struct JSONParser {
                     // Escapes are ASCII and decode to valid scalars, so the raw bytes
                     // are valid UTF-8 exactly when the result is; checking them finds
                     // the offset of the bad byte.
-                    _ = try validatedString(UnsafeRawBufferPointer(rebasing: bytes[start..<index - 1]), startingAt: start)
+                    _ = try validatedString(
+                        UnsafeRawBufferPointer(rebasing: bytes[start..<index - 1]), startingAt: start)
                 }
                 return String(decoding: buffer, as: UTF8.self)
             }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A parsed JSON value.
@@ -147,7 +147,9 @@ public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral, Se
             for index in 0..<members.count {
                 // Insertion sort: objects in requests have a handful of keys.
                 var position = index
-                while position > 0 && members[index].key.utf8.lexicographicallyPrecedes(members[order[position - 1]].key.utf8) {
+                while position > 0
+                    && members[index].key.utf8.lexicographicallyPrecedes(members[order[position - 1]].key.utf8)
+                {
                     order[position] = order[position - 1]
                     position -= 1
                 }
@@ -185,7 +187,9 @@ func sameBytes(_ a: String, _ b: String) -> Bool {
     let right = b.utf8
     guard left.count == right.count else { return false }
     let compared = left.withContiguousStorageIfAvailable { l in
-        right.withContiguousStorageIfAvailable { r in l.count == 0 || memcmp(l.baseAddress!, r.baseAddress!, l.count) == 0 }
+        right.withContiguousStorageIfAvailable { r in
+            l.count == 0 || memcmp(l.baseAddress!, r.baseAddress!, l.count) == 0
+        }
     }
     if let compared, let result = compared { return result }
     return left.elementsEqual(right)

@@ -33,7 +33,9 @@ public struct ModelPrice: Sendable, Equatable {
 public struct PriceTable: Sendable {
     public private(set) var prices: [String: ModelPrice] = [:]
 
-    public static let header = ["model", "provider", "input", "cached_input", "cache_write", "output", "batch_discount"]
+    public static let header = [
+        "model", "provider", "input", "cached_input", "cache_write", "output", "batch_discount",
+    ]
 
     /// Why a price file could not be read.
     public struct ParseError: Error, Sendable, CustomStringConvertible {
@@ -74,7 +76,8 @@ public struct PriceTable: Sendable {
             var numbers: [Double] = []
             for (position, field) in fields.enumerated().dropFirst(2) {
                 guard let value = Double(field), value.isFinite, value >= 0 else {
-                    throw ParseError(line: number, message: "\(Self.header[position]) is not a non-negative number: \"\(field)\"")
+                    throw ParseError(
+                        line: number, message: "\(Self.header[position]) is not a non-negative number: \"\(field)\"")
                 }
                 numbers.append(value)
             }
@@ -82,7 +85,8 @@ public struct PriceTable: Sendable {
                 throw ParseError(line: number, message: "batch_discount is a fraction from 0 to 1")
             }
             prices[fields[0]] = ModelPrice(
-                model: fields[0], provider: provider, input: numbers[0], cachedInput: numbers[1], cacheWrite: numbers[2],
+                model: fields[0], provider: provider, input: numbers[0], cachedInput: numbers[1],
+                cacheWrite: numbers[2],
                 output: numbers[3], batchDiscount: numbers[4])
         }
         guard sawHeader else { throw ParseError(line: number, message: "empty price file") }

@@ -33,7 +33,8 @@ public struct RequestParser: Sendable {
         } catch {
             let column = Self.characterColumn(in: line, offset: error.offset)
             let what = error.kind == .invalidUTF8 ? "invalid UTF-8" : "not valid JSON"
-            let detail = error.kind == .invalidUTF8 && error.message.hasPrefix("invalid UTF-8") ? "" : " (\(error.message))"
+            let detail =
+                error.kind == .invalidUTF8 && error.message.hasPrefix("invalid UTF-8") ? "" : " (\(error.message))"
             return .failure(InputProblem(line: number, column: column, message: what + detail))
         }
         guard case .object(let object) = value else {
@@ -93,7 +94,8 @@ public struct RequestParser: Sendable {
                 }
             }
         }
-        context.customID = try customID(idValue, required: false, &context) ?? Self.defaultCustomID(line: context.number)
+        context.customID =
+            try customID(idValue, required: false, &context) ?? Self.defaultCustomID(line: context.number)
         if let unknown = firstUnknown {
             var message = "unknown field"
             if let suggestion = Self.suggestion(for: unknown, among: Self.simpleFields) {
@@ -154,7 +156,8 @@ public struct RequestParser: Sendable {
             throw context.problem("url", "expected \"/v1/chat/completions\"")
         }
         guard url == "/v1/chat/completions" else {
-            throw context.problem("url", "llmq runs chat completions only: expected \"/v1/chat/completions\", got \"\(url)\"")
+            throw context.problem(
+                "url", "llmq runs chat completions only: expected \"/v1/chat/completions\", got \"\(url)\"")
         }
         guard let bodyValue = object["body"] else { throw context.problem("body", "missing: the request body") }
         guard case .object(var body) = bodyValue else {
@@ -162,7 +165,8 @@ public struct RequestParser: Sendable {
         }
         if let completionCap = body.removeValue(forKey: "max_completion_tokens") {
             if body["max_tokens"] != nil {
-                throw context.problem("body.max_completion_tokens", "give max_tokens or max_completion_tokens, not both")
+                throw context.problem(
+                    "body.max_completion_tokens", "give max_tokens or max_completion_tokens, not both")
             }
             body["max_tokens"] = completionCap
         }
@@ -265,13 +269,16 @@ public struct RequestParser: Sendable {
     {
         guard let number = value.doubleValue, range.contains(number) else {
             throw context.problem(
-                field, "expected a number from \(Self.show(.number(range.lowerBound))) to \(Self.show(.number(range.upperBound))), got \(Self.show(value))")
+                field,
+                "expected a number from \(Self.show(.number(range.lowerBound))) to \(Self.show(.number(range.upperBound))), got \(Self.show(value))"
+            )
         }
     }
 
     private func checkResponseFormat(_ value: JSONValue, field: String, _ context: LineContext) throws(InputProblem) {
         guard case .object(let format) = value else {
-            throw context.problem(field, "expected an object such as {\"type\":\"json_object\"}, got \(value.kindDescription)")
+            throw context.problem(
+                field, "expected an object such as {\"type\":\"json_object\"}, got \(value.kindDescription)")
         }
         switch format["type"]?.stringValue {
         case "text", "json_object": break
@@ -321,7 +328,8 @@ public struct RequestParser: Sendable {
                 for (partIndex, part) in parts.enumerated() {
                     guard case .object(let partFields) = part, partFields["type"]?.stringValue != nil else {
                         throw context.problem(
-                            "\(path).content[\(partIndex)]", "expected a content part such as {\"type\":\"text\",\"text\":…}")
+                            "\(path).content[\(partIndex)]",
+                            "expected a content part such as {\"type\":\"text\",\"text\":…}")
                     }
                     if case .string(let text)? = partFields["text"] { textBytes += text.utf8.count }
                 }
@@ -330,7 +338,8 @@ public struct RequestParser: Sendable {
                     throw context.problem(path + ".content", "missing: a \(role) message needs content")
                 }
             case let other?:
-                throw context.problem(path + ".content", "expected a string or an array of parts, got \(other.kindDescription)")
+                throw context.problem(
+                    path + ".content", "expected a string or an array of parts, got \(other.kindDescription)")
             }
         }
         guard sawNonSystem else {
@@ -359,7 +368,9 @@ public struct RequestParser: Sendable {
 
     /// The closest known field to a misspelt one, if close enough to be a likely typo.
     static func suggestion(for field: String, among known: Set<String>) -> String? {
-        let scored = known.map { ($0, editDistance(field.lowercased(), $0)) }.min { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+        let scored = known.map { ($0, editDistance(field.lowercased(), $0)) }.min {
+            $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0)
+        }
         guard let (best, distance) = scored, distance <= max(2, field.count / 3) else { return nil }
         return best
     }
@@ -373,7 +384,8 @@ public struct RequestParser: Sendable {
         for i in 1...a.count {
             current[0] = i
             for j in 1...b.count {
-                current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                current[j] = Swift.min(
+                    previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
             }
             swap(&previous, &current)
         }

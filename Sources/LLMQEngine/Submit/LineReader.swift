@@ -76,7 +76,8 @@ final class LineReader: @unchecked Sendable {
         }
     }
 
-    private func emit(from lineStart: Int, to lineEnd: Int, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
+    private func emit(from lineStart: Int, to lineEnd: Int, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) throws
+    {
         lineNumber += 1
         try buffer.withUnsafeBytes { raw in
             var from = lineStart

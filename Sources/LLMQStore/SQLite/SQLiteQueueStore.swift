@@ -50,13 +50,15 @@ public final class SQLiteQueueStore: QueueStore, Sendable {
         try self.init(url: home.queueDatabase, configuration: configuration)
     }
 
-    public func submit<T>(job: String, options: SubmitOptions, _ body: (any SubmissionSession) throws -> T) throws -> T {
+    public func submit<T>(job: String, options: SubmitOptions, _ body: (any SubmissionSession) throws -> T) throws -> T
+    {
         try pool.writeWithoutTransaction { db in
             var result: T?
             try db.inTransaction(.immediate) {
                 let now = configuration.now()
                 try db.execute(
-                    sql: "INSERT INTO jobs (name, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                    sql:
+                        "INSERT INTO jobs (name, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
                     arguments: [job, now, now])
                 let jobID = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE name = ?", arguments: [job])!
                 try db.execute(

@@ -101,7 +101,8 @@ final class SQLiteSubmissionSession: SubmissionSession {
                 WHERE id = ?
                 """,
             arguments: [
-                submissionID, item.line, request.route.provider.rawValue, request.route.model, Data(request.cacheKey.bytes),
+                submissionID, item.line, request.route.provider.rawValue, request.route.model,
+                Data(request.cacheKey.bytes),
                 request.canonicalText, request.metadata.map { String(decoding: $0, as: UTF8.self) },
                 request.estimatedInputTokens, request.maxTokens, now, rowID,
             ])
@@ -139,32 +140,34 @@ extension NewRequest {
         var model = request.route.model
         var provider = request.route.provider.rawValue
         return customID.withUTF8 { id in
-            model.withUTF8 { model in provider.withUTF8 { provider in
-                request.canonical.withUnsafeBytes { canonical in
-                    request.cacheKey.withUnsafeBytes { key in
-                        bindText(statement, 2, UnsafeRawBufferPointer(id))
-                        sqlite3_bind_int64(statement, 4, Int64(line))
-                        bindText(statement, 5, UnsafeRawBufferPointer(provider))
-                        bindText(statement, 6, UnsafeRawBufferPointer(model))
-                        sqlite3_bind_blob(statement, 7, key.baseAddress, Int32(key.count), sqliteStatic)
-                        bindText(statement, 8, canonical)
-                        sqlite3_bind_int64(statement, 10, Int64(request.estimatedInputTokens))
-                        if let cap = request.maxTokens {
-                            sqlite3_bind_int64(statement, 11, Int64(cap))
-                        } else {
-                            sqlite3_bind_null(statement, 11)
-                        }
-                        guard let metadata = request.metadata else {
-                            sqlite3_bind_null(statement, 9)
-                            return body()
-                        }
-                        return metadata.withUnsafeBytes { metadata in
-                            bindText(statement, 9, metadata)
-                            return body()
+            model.withUTF8 { model in
+                provider.withUTF8 { provider in
+                    request.canonical.withUnsafeBytes { canonical in
+                        request.cacheKey.withUnsafeBytes { key in
+                            bindText(statement, 2, UnsafeRawBufferPointer(id))
+                            sqlite3_bind_int64(statement, 4, Int64(line))
+                            bindText(statement, 5, UnsafeRawBufferPointer(provider))
+                            bindText(statement, 6, UnsafeRawBufferPointer(model))
+                            sqlite3_bind_blob(statement, 7, key.baseAddress, Int32(key.count), sqliteStatic)
+                            bindText(statement, 8, canonical)
+                            sqlite3_bind_int64(statement, 10, Int64(request.estimatedInputTokens))
+                            if let cap = request.maxTokens {
+                                sqlite3_bind_int64(statement, 11, Int64(cap))
+                            } else {
+                                sqlite3_bind_null(statement, 11)
+                            }
+                            guard let metadata = request.metadata else {
+                                sqlite3_bind_null(statement, 9)
+                                return body()
+                            }
+                            return metadata.withUnsafeBytes { metadata in
+                                bindText(statement, 9, metadata)
+                                return body()
+                            }
                         }
                     }
                 }
-            }}
+            }
         }
     }
 }

@@ -11,7 +11,10 @@ extension LLMQ {
         @Argument(help: "Show only this job.")
         var job: String?
 
-        @Flag(help: "Print JSON: {\"jobs\":[{\"name\",\"total\",\"queued\",\"running\",\"done\",\"failed\",\"cancelled\",\"cost_usd\",…}]}.")
+        @Flag(
+            help:
+                "Print JSON: {\"jobs\":[{\"name\",\"total\",\"queued\",\"running\",\"done\",\"failed\",\"cancelled\",\"cost_usd\",…}]}."
+        )
         var json = false
 
         @OptionGroup var homeOptions: HomeOptions

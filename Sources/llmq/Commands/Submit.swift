@@ -41,7 +41,8 @@ extension LLMQ {
         func validate() throws {
             if let problem = JobName.problem(with: jobName) { throw ValidationError("--job \(jobName): \(problem)") }
             if let model, ModelRouter.route(model) == nil {
-                throw ValidationError("--model \(model): no provider serves this model; \(ModelRouter.servedModelsHint)")
+                throw ValidationError(
+                    "--model \(model): no provider serves this model; \(ModelRouter.servedModelsHint)")
             }
         }
 
