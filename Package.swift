@@ -6,6 +6,10 @@ import PackageDescription
 // - GRDB.swift: SQLite access for the queue store (migrations, transactions,
 //   statements), built against the system libsqlite3; its GRDBSQLite module also
 //   gives the raw C API used on the bulk insert path.
+// - swift-nio: the fake provider's HTTP server (MockProvider, `llmq mock`): an
+//   event-loop server fast enough never to be a benchmark's bottleneck, without
+//   Hummingbird's extra build time.
+// HTTP requests go through the system libcurl (CCurl, LLMQTransport).
 // SHA-256 comes from the system libcrypto (OpenSSL 3, present with libssl-dev,
 // which libcurl4-openssl-dev pulls in) through the tiny COpenSSL module: the same
 // speed as swift-crypto without its 60-80 s build on every CI run.
@@ -21,12 +25,31 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
             name: "COpenSSL",
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(
+            name: "LLMQTransport",
+            dependencies: ["CCurl"]
+        ),
+        .target(
+            name: "MockProvider",
+            dependencies: [
+                "LLMQCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .target(
             name: "LLMQCore",
@@ -47,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "llmq",
             dependencies: [
-                "LLMQCore", "LLMQStore", "LLMQEngine",
+                "LLMQCore", "LLMQStore", "LLMQEngine", "LLMQTransport", "MockProvider",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,6 +79,8 @@ let package = Package(
             name: "LLMQStoreTests",
             dependencies: ["LLMQStore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        .testTarget(name: "LLMQTransportTests", dependencies: ["LLMQTransport", "MockProvider"]),
+        .testTarget(name: "MockProviderTests", dependencies: ["MockProvider", "LLMQCore"]),
         .testTarget(name: "LLMQEndToEndTests", dependencies: ["LLMQCore", "llmq"]),
     ]
 )
