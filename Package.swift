@@ -79,7 +79,20 @@ let package = Package(
             name: "LLMQStoreTests",
             dependencies: ["LLMQStore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "LLMQTransportTests", dependencies: ["LLMQTransport", "MockProvider"]),
+        .executableTarget(
+            name: "TransportBench",
+            dependencies: ["LLMQTransport"],
+            path: "Benchmarks/TransportBench"
+        ),
+        .testTarget(
+            name: "LLMQTransportTests",
+            dependencies: [
+                "LLMQTransport", "MockProvider",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "MockProviderTests", dependencies: ["MockProvider", "LLMQCore"]),
         .testTarget(name: "LLMQEndToEndTests", dependencies: ["LLMQCore", "llmq"]),
     ]
