@@ -100,4 +100,41 @@ public protocol QueueStore: Sendable {
 
     /// One job, or nil if there is none of that name.
     func job(named name: String) throws -> JobSummary?
+
+    // MARK: Work: claims, leases and outcomes
+
+    /// Claims up to `limit` queued requests whose `not_before` has passed, by
+    /// priority then age, for `owner`, leased for `leaseMilliseconds`; in one
+    /// statement. `jobs` restricts the claim to those jobs (nil: any job).
+    func claim(limit: Int, owner: String, leaseMilliseconds: Int64, jobs: [String]?) throws -> [ClaimedRequest]
+
+    /// Extends every lease `owner` holds to now + `leaseMilliseconds`; returns how many.
+    @discardableResult
+    func renewLeases(owner: String, leaseMilliseconds: Int64) throws -> Int
+
+    /// Writes many outcomes in one transaction (a group commit). Each is fenced on
+    /// the request still being running under `owner`'s lease; returns, per
+    /// completion, whether it was applied (false: the lease was lost, drop it).
+    func finish(_ completions: [Completion], owner: String) throws -> [Bool]
+
+    /// Puts `owner`'s running requests back in the queue, refunding their attempt
+    /// when `refundAttempt` (our own shutdown) and not otherwise (a dead worker).
+    /// Returns how many.
+    @discardableResult
+    func releaseLeases(owner: String, refundAttempt: Bool) throws -> Int
+
+    /// Puts running requests whose lease expired back in the queue (attempt kept).
+    @discardableResult
+    func rescueExpiredLeases() throws -> Int
+
+    // MARK: Workers
+
+    /// Registers (or refreshes) a worker and its heartbeat.
+    func heartbeat(_ worker: WorkerRecord) throws
+
+    /// Every registered worker.
+    func workers() throws -> [WorkerRecord]
+
+    /// Forgets a worker (after it stopped, or after its leases were released).
+    func removeWorker(owner: String) throws
 }

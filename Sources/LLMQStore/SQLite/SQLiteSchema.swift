@@ -75,6 +75,23 @@ enum SQLiteSchema {
                     CREATE INDEX requests_lease ON requests (lease_expires_at) WHERE state = 'running';
                     """)
         }
+        migrator.registerMigration("v2: workers, lease owners") { db in
+            try db.execute(
+                sql: """
+                    -- Registered worker processes: their leases carry `owner`.
+                    CREATE TABLE workers (
+                        owner TEXT PRIMARY KEY,
+                        host TEXT NOT NULL,
+                        pid INTEGER NOT NULL,
+                        started_at INTEGER NOT NULL,
+                        heartbeat_at INTEGER NOT NULL,
+                        stats TEXT
+                    );
+
+                    -- A worker's own running requests (renewal, release), without a scan.
+                    CREATE INDEX requests_owner ON requests (lease_owner) WHERE state = 'running';
+                    """)
+        }
         return migrator
     }
 }

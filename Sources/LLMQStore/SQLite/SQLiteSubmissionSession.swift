@@ -20,8 +20,8 @@ final class SQLiteSubmissionSession: SubmissionSession {
     /// custom_ids this submission used in a conflict, and the line where: the row
     /// was left alone, so its submission_id cannot tell a later repeat apart.
     private var conflicted: [String: Int] = [:]
-    /// Changes to the job's per-state counters from replaced requests.
-    private var stateDeltas: [RequestState: Int] = [:]
+    /// Changes to the job's per-state counters.
+    private var deltas = CounterDeltas()
 
     init(db: Database, jobID: Int64, submissionID: Int64, replace: Bool, now: Int64) throws {
         self.db = db
@@ -106,26 +106,16 @@ final class SQLiteSubmissionSession: SubmissionSession {
                 request.canonicalText, request.metadata.map { String(decoding: $0, as: UTF8.self) },
                 request.estimatedInputTokens, request.maxTokens, now, rowID,
             ])
-        stateDeltas[oldState, default: 0] -= 1
-        stateDeltas[.queued, default: 0] += 1
+        deltas.move(jobID, from: oldState, to: .queued)
         replaced += 1
         return .replaced
     }
 
     /// Brings the job's counters and the submission's record up to date.
     func finish() throws {
-        var deltas = stateDeltas
-        deltas[.queued, default: 0] += added
-        try db.execute(
-            sql: """
-                UPDATE jobs SET n_queued = n_queued + ?, n_running = n_running + ?, n_done = n_done + ?,
-                    n_failed = n_failed + ?, n_cancelled = n_cancelled + ?, updated_at = ?
-                WHERE id = ?
-                """,
-            arguments: [
-                deltas[.queued] ?? 0, deltas[.running] ?? 0, deltas[.done] ?? 0, deltas[.failed] ?? 0,
-                deltas[.cancelled] ?? 0, now, jobID,
-            ])
+        var deltas = self.deltas
+        deltas.add(jobID, .queued, added)
+        try deltas.apply(db, now: now)
         try db.execute(
             sql: "UPDATE submissions SET added = ?, unchanged = ?, replaced = ? WHERE id = ?",
             arguments: [added, unchanged, replaced, submissionID])
