@@ -75,6 +75,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LLMQCoreTests", dependencies: ["LLMQCore"]),
+        .testTarget(name: "LLMQEngineTests", dependencies: ["LLMQEngine", "LLMQCore"]),
         .testTarget(
             name: "LLMQStoreTests",
             dependencies: ["LLMQStore", .product(name: "GRDB", package: "GRDB.swift")]

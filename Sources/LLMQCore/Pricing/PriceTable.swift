@@ -96,6 +96,23 @@ public struct PriceTable: Sendable {
     public func price(for model: String) -> ModelPrice? {
         prices[model] ?? prices[ModelRouter.aliases[model] ?? model]
     }
+
+    /// What `usage` costs on `model` in US dollars, or nil when the model has no
+    /// price (unknown, which is never the same as free).
+    public func cost(of usage: Usage, model: String, batch: Bool = false) -> Double? {
+        price(for: model)?.cost(of: usage, batch: batch)
+    }
+}
+
+extension ModelPrice {
+    /// Each token class at its price; in batch mode, less the batch discount (which
+    /// applies to every class, cache reads and writes included).
+    public func cost(of usage: Usage, batch: Bool = false) -> Double {
+        let full =
+            (Double(usage.inputTokens) * input + Double(usage.cachedInputTokens) * cachedInput
+                + Double(usage.cacheWriteTokens) * cacheWrite + Double(usage.outputTokens) * output) / 1_000_000
+        return batch ? full * (1 - batchDiscount) : full
+    }
 }
 
 extension Substring {
