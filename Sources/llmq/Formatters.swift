@@ -87,17 +87,7 @@ enum StatusFormatter {
                 "\(job.cancelled)", money(job.costUSD),
             ]
         }
-        let widths = header.indices.map { column in
-            ([header] + rows).map { $0[column].count }.max()!
-        }
-        func render(_ row: [String]) -> String {
-            row.enumerated().map { column, cell in
-                column == 0
-                    ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
-                    : String(repeating: " ", count: widths[column] - cell.count) + cell
-            }.joined(separator: "  ")
-        }
-        return ([render(header)] + rows.map(render)).joined(separator: "\n")
+        return TextTable.render(header: header, rows: rows)
     }
 
     static func json(_ jobs: [JobSummary]) -> String {
@@ -121,5 +111,23 @@ enum StatusFormatter {
     static func iso8601(milliseconds: Int64) -> String {
         let formatter = ISO8601DateFormatter()
         return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+}
+
+/// Plain-text tables for the terminal: the first `leftAligned` columns are
+/// left-aligned (names), the rest right-aligned (numbers).
+enum TextTable {
+    static func render(header: [String], rows: [[String]], leftAligned: Int = 1) -> String {
+        let widths = header.indices.map { column in
+            ([header] + rows).map { $0[column].count }.max()!
+        }
+        func render(_ row: [String]) -> String {
+            row.enumerated().map { column, cell in
+                column < leftAligned
+                    ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[column] - cell.count) + cell
+            }.joined(separator: "  ")
+        }
+        return ([render(header)] + rows.map(render)).joined(separator: "\n")
     }
 }

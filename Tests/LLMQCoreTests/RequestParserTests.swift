@@ -575,7 +575,7 @@ private func problem(_ line: String, number: Int = 1, parser: RequestParser = Re
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("prices.csv")
         let table = try PriceTable(csv: String(contentsOf: url, encoding: .utf8))
-        #expect(table.prices.count == 16)
+        #expect(table.prices.count >= 30)
         #expect(
             table.price(for: "gpt-4o-mini")
                 == ModelPrice(
@@ -614,6 +614,21 @@ private func problem(_ line: String, number: Int = 1, parser: RequestParser = Re
                     model: "gpt-4o", provider: .openai, input: 2.5, cachedInput: 1.25, cacheWrite: 0, output: 10,
                     batchDiscount: 0.5))
         #expect(table.price(for: "opus")?.batchDiscount == 0)
+    }
+
+    @Test func aDatedSnapshotIsPricedAsItsModel() {
+        let price = ModelPrice(
+            model: "gpt-4o", provider: .openai, input: 2.5, cachedInput: 1.25, cacheWrite: 0, output: 10,
+            batchDiscount: 0.5)
+        let claude = ModelPrice(
+            model: "claude-sonnet-4-5", provider: .anthropic, input: 3, cachedInput: 0.3, cacheWrite: 3.75, output: 15,
+            batchDiscount: 0.5)
+        let table = PriceTable(prices: [price, claude])
+        #expect(table.price(for: "gpt-4o-2024-08-06") == price)
+        #expect(table.price(for: "claude-sonnet-4-5-20250929") == claude)
+        #expect(table.price(for: "gpt-4o-mini-2024-07-18") == nil)
+        #expect(table.price(for: "gpt-4o-2024-8-6") == nil)
+        #expect(table.price(for: "2024-08-06") == nil)
     }
 
     @Test func readsWindowsLineEndings() throws {

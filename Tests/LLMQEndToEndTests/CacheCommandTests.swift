@@ -21,3 +21,30 @@ import Testing
         #expect(llmq.exists("env.sqlite"))
     }
 }
+
+/// `llmq prices` through the built binary.
+@Suite struct PricesCommandTests {
+    @Test func showsTheTableOneModelAndRefusesAnUnknownOne() throws {
+        let llmq = try LLMQBinary()
+        defer { llmq.cleanUp() }
+        try llmq.write(
+            "p.csv",
+            "model,provider,input,cached_input,cache_write,output,batch_discount\n"
+                + "gpt-4o,openai,2.5,1.25,0,10,0.5\nclaude-haiku-4-5,anthropic,1,0.1,1.25,5,0.5\n")
+        let table = try llmq.run(["prices", "--prices", "p.csv"])
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("claude-haiku-4-5"))
+        #expect(table.stdout.contains("gpt-4o"))
+        let one = try llmq.run(["prices", "haiku", "--json"], environment: ["LLMQ_PRICES": "p.csv"])
+        #expect(
+            one.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                == #"{"prices":[{"batch_discount":0.5,"cache_write":1.25,"cached_input":0.1,"input":1,"model":"claude-haiku-4-5","output":5,"provider":"anthropic"}]}"#
+        )
+        let unknown = try llmq.run(["prices", "llama-3", "--prices", "p.csv"])
+        #expect(unknown.status == 64)
+        #expect(unknown.stderr.contains("no price for llama-3"))
+        let missing = try llmq.run(["prices"])
+        #expect(missing.status == 64)
+        #expect(missing.stderr.contains("no price table"))
+    }
+}

@@ -92,9 +92,32 @@ public struct PriceTable: Sendable {
         guard sawHeader else { throw ParseError(line: number, message: "empty price file") }
     }
 
-    /// The price of a model (aliases resolved), or nil when unknown.
+    /// The price of a model (aliases resolved, a dated snapshot such as
+    /// `gpt-4o-2024-08-06` or `claude-sonnet-4-5-20250929` priced as its model), or
+    /// nil when unknown.
     public func price(for model: String) -> ModelPrice? {
-        prices[model] ?? prices[ModelRouter.aliases[model] ?? model]
+        let name = ModelRouter.aliases[model] ?? model
+        return prices[name] ?? Self.withoutSnapshotDate(name).flatMap { prices[$0] }
+    }
+
+    /// `name` without a trailing `-YYYY-MM-DD` or `-YYYYMMDD`, or nil if it has none.
+    static func withoutSnapshotDate(_ name: String) -> String? {
+        let bytes = Array(name.utf8)
+        func isDigits(_ range: Range<Int>) -> Bool {
+            range.lowerBound >= 0 && range.allSatisfy { bytes[$0] >= 0x30 && bytes[$0] <= 0x39 }
+        }
+        let n = bytes.count
+        // -YYYY-MM-DD
+        if n > 11, bytes[n - 11] == 0x2D, bytes[n - 6] == 0x2D, bytes[n - 3] == 0x2D, isDigits(n - 10..<n - 6),
+            isDigits(n - 5..<n - 3), isDigits(n - 2..<n)
+        {
+            return String(decoding: bytes[..<(n - 11)], as: UTF8.self)
+        }
+        // -YYYYMMDD
+        if n > 9, bytes[n - 9] == 0x2D, isDigits(n - 8..<n) {
+            return String(decoding: bytes[..<(n - 9)], as: UTF8.self)
+        }
+        return nil
     }
 
     /// What `usage` costs on `model` in US dollars, or nil when the model has no
