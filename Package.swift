@@ -43,6 +43,10 @@ let package = Package(
             dependencies: ["CCurl"]
         ),
         .target(
+            name: "LLMQProviders",
+            dependencies: ["LLMQCore", "LLMQTransport"]
+        ),
+        .target(
             name: "MockProvider",
             dependencies: [
                 "LLMQCore",
@@ -75,6 +79,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LLMQCoreTests", dependencies: ["LLMQCore"]),
+        .testTarget(name: "LLMQProvidersTests", dependencies: ["LLMQProviders", "LLMQCore", "LLMQTransport"]),
         .testTarget(name: "LLMQEngineTests", dependencies: ["LLMQEngine", "LLMQCore"]),
         .testTarget(
             name: "LLMQStoreTests",

@@ -1,0 +1,110 @@
+import LLMQCore
+import LLMQTransport
+
+/// A complete answer from a provider, normalised.
+public struct ProviderAnswer: Sendable, Equatable {
+    /// The answer's text (the first choice's).
+    public var text: String
+    /// Why generation stopped, in OpenAI's words (`stop`, `length`, `content_filter`,
+    /// `tool_calls`), whatever the provider said.
+    public var finishReason: String?
+    public var usage: Usage
+    /// The model the provider says answered.
+    public var model: String?
+    /// The provider's own response body (a stream's events, reassembled as the
+    /// provider's non-streaming body would read, are not kept: the raw event data is).
+    public var raw: [UInt8]
+
+    public init(text: String, finishReason: String?, usage: Usage, model: String?, raw: [UInt8]) {
+        self.text = text
+        self.finishReason = finishReason
+        self.usage = usage
+        self.model = model
+        self.raw = raw
+    }
+}
+
+/// Why a provider did not answer. Its description never contains a key or a prompt.
+public struct ProviderFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The HTTP status, or nil when no response was had (the transport failed).
+    public var status: Int?
+    /// The provider's error type or code (`rate_limit_exceeded`, `overloaded_error`,
+    /// `RESOURCE_EXHAUSTED`), or the transport's failure kind.
+    public var type: String?
+    /// The provider's own message.
+    public var message: String
+    /// How long the provider asked us to wait, if it said.
+    public var retryAfterMilliseconds: Int64?
+
+    public init(status: Int?, type: String?, message: String, retryAfterMilliseconds: Int64? = nil) {
+        self.status = status
+        self.type = type
+        self.message = message
+        self.retryAfterMilliseconds = retryAfterMilliseconds
+    }
+
+    public var description: String {
+        var text = status.map { "HTTP \($0)" } ?? "transport error"
+        if let type { text += " (\(type))" }
+        return text + ": " + message
+    }
+}
+
+/// What a provider's response says about its rate limits.
+public struct RateLimitInfo: Sendable, Equatable {
+    public var remainingRequests: Int?
+    public var remainingTokens: Int?
+    /// Time until the request budget resets.
+    public var resetRequestsMilliseconds: Int64?
+    /// Time until the token budget resets.
+    public var resetTokensMilliseconds: Int64?
+    /// An explicit wait (`retry-after-ms`, `retry-after`, Gemini's `RetryInfo`).
+    public var retryAfterMilliseconds: Int64?
+
+    public init(
+        remainingRequests: Int? = nil, remainingTokens: Int? = nil, resetRequestsMilliseconds: Int64? = nil,
+        resetTokensMilliseconds: Int64? = nil, retryAfterMilliseconds: Int64? = nil
+    ) {
+        self.remainingRequests = remainingRequests
+        self.remainingTokens = remainingTokens
+        self.resetRequestsMilliseconds = resetRequestsMilliseconds
+        self.resetTokensMilliseconds = resetTokensMilliseconds
+        self.retryAfterMilliseconds = retryAfterMilliseconds
+    }
+
+    /// How long to hold off before the next request: an explicit wait, else the
+    /// reset of a budget that is used up.
+    public var pauseMilliseconds: Int64? {
+        if let retryAfterMilliseconds { return retryAfterMilliseconds }
+        let requests = remainingRequests == 0 ? resetRequestsMilliseconds : nil
+        let tokens = remainingTokens == 0 ? resetTokensMilliseconds : nil
+        return [requests, tokens].compactMap { $0 }.max()
+    }
+}
+
+/// Turns llmq's canonical request into one provider's HTTP request, and its
+/// responses back into answers, failures and rate-limit hints.
+public protocol ProviderAdapter: Sendable {
+    var provider: Provider { get }
+
+    /// The HTTP request for a canonical request (an OpenAI chat-completions body).
+    func makeRequest(_ canonical: JSONValue, route: Route, key: String, stream: Bool) throws(ProviderFailure)
+        -> HTTPRequest
+
+    /// The answer in a complete response, or why there is none.
+    func parse(_ response: HTTPResponse) -> Result<ProviderAnswer, ProviderFailure>
+
+    /// What the response's headers (and, for some providers, body) say about limits.
+    func rateLimits(_ response: HTTPResponse) -> RateLimitInfo
+
+    /// A fresh accumulator for one streamed answer.
+    func makeStreamAccumulator() -> any StreamAccumulator
+}
+
+/// Builds an answer from a provider's server-sent events, one at a time.
+public protocol StreamAccumulator: Sendable {
+    /// Takes one event. Returns true once the stream says it is complete.
+    mutating func consume(_ event: SSEEvent) throws(ProviderFailure) -> Bool
+    /// The answer, once complete; throws if the stream ended early.
+    func answer() throws(ProviderFailure) -> ProviderAnswer
+}
