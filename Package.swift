@@ -15,7 +15,7 @@ import PackageDescription
 // speed as swift-crypto without its 60-80 s build on every CI run.
 let package = Package(
     name: "llmq",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "llmq", targets: ["llmq"]),
         .library(name: "LLMQCore", targets: ["LLMQCore"]),
@@ -79,7 +79,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LLMQCoreTests", dependencies: ["LLMQCore"]),
-        .testTarget(name: "LLMQProvidersTests", dependencies: ["LLMQProviders", "LLMQCore", "LLMQTransport"]),
+        .testTarget(
+            name: "LLMQProvidersTests",
+            dependencies: ["LLMQProviders", "LLMQCore", "LLMQTransport", "MockProvider"]
+        ),
         .testTarget(name: "LLMQEngineTests", dependencies: ["LLMQEngine", "LLMQCore"]),
         .testTarget(
             name: "LLMQStoreTests",

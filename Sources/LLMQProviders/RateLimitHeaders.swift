@@ -1,4 +1,5 @@
 import Foundation
+import LLMQCore
 import LLMQTransport
 
 /// Reading rate-limit and retry hints from response headers.
@@ -34,26 +35,6 @@ public enum RateLimitHeaders {
     /// Milliseconds in a Go-style duration (`12ms`, `1s`, `6m0s`, `1h2m3.5s`,
     /// `250us`), rounded up; nil if it is not one.
     public static func goDurationMilliseconds(_ text: String) -> Int64? {
-        var total = 0.0
-        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
-        guard !rest.isEmpty else { return nil }
-        if rest == "0" { return 0 }
-        while !rest.isEmpty {
-            let number = rest.prefix { $0.isNumber || $0 == "." }
-            guard !number.isEmpty, let value = Double(number) else { return nil }
-            rest = rest.dropFirst(number.count)
-            let unit = rest.prefix { $0.isLetter || $0 == "µ" }
-            rest = rest.dropFirst(unit.count)
-            switch unit {
-            case "h": total += value * 3_600_000
-            case "m": total += value * 60_000
-            case "s": total += value * 1_000
-            case "ms": total += value
-            case "us", "µs": total += value / 1_000
-            case "ns": total += value / 1_000_000
-            default: return nil
-            }
-        }
-        return Int64(total.rounded(.up))
+        GoDuration.nanoseconds(text).map { ($0 + 999_999) / 1_000_000 }
     }
 }

@@ -10,7 +10,7 @@ struct LLMQ: ParsableCommand {
             llmq status                   show every job's progress and cost
             """,
         version: "0.1.0",
-        subcommands: [Submit.self, Status.self, Cache.self, Prices.self]
+        subcommands: [Submit.self, Status.self, Mock.self, Cache.self, Prices.self]
     )
 }
 

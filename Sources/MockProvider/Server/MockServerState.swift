@@ -1,0 +1,38 @@
+import NIOCore
+import Synchronization
+
+/// Everything the connections of one server share: knobs, routes, counters, limits.
+final class MockServerState: Sendable {
+    let configuration: MockProviderServer.Configuration
+    let router: MockRouter
+    /// Answers unrouted paths and oversized bodies.
+    let fallback: OpenAISurface
+    let stats: MockStatsRecorder
+    let limiter: RateLimiter?
+    let faults: FaultInjector?
+    /// Mixed into every connection's id generator, so two servers give different ids.
+    let nonce: UInt64
+    private let connections = Atomic<UInt64>(0)
+
+    init(configuration: MockProviderServer.Configuration, loops: [any EventLoop], now: UInt64) {
+        self.configuration = configuration
+        let promptCache = configuration.promptCaching ? PromptCache() : nil
+        let openAI = OpenAISurface(configuration: configuration, promptCache: promptCache)
+        fallback = openAI
+        router = MockRouter(surfaces: [openAI, MockControlSurface()])
+        stats = MockStatsRecorder(loops: loops)
+        limiter = configuration.rateLimit.hasBuckets ? RateLimiter(configuration.rateLimit, now: now) : nil
+        let needsDraws = configuration.faults.isEnabled || configuration.latency.jitter > .zero
+        faults = needsDraws ? FaultInjector(faults: configuration.faults, seed: configuration.seed) : nil
+        nonce = SplitMix64.mix(now ^ configuration.seed ^ 0x6C6C_6D71)
+    }
+
+    /// A number for a new connection, to seed its id generator.
+    func nextConnectionNumber() -> UInt64 {
+        connections.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+
+    func snapshot() -> MockStats {
+        stats.snapshot(endpointNames: router.endpointNames)
+    }
+}

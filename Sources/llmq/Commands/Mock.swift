@@ -1,0 +1,155 @@
+import ArgumentParser
+import Foundation
+import LLMQCore
+import MockProvider
+
+extension LLMQ {
+    struct Mock: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a fake OpenAI-compatible provider on this machine, for tests, benchmarks and demos.",
+            discussion: """
+                Prints "listening on http://127.0.0.1:PORT" as its first line, then serves until \
+                interrupted (SIGINT or SIGTERM). Point llmq or any OpenAI client at it with \
+                OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 and any non-empty API key.
+
+                Replies are deterministic words; counters are at GET /_mock/stats (POST \
+                /_mock/reset zeroes them). Durations are Go-style: 250ms, 1.5s, 2m. Fractions are \
+                0...1 of the calls that pass validation and the rate limits.
+                """)
+
+        @Option(help: "TCP port; 0 picks a free one.")
+        var port = 0
+
+        @Option(help: "Address to listen on.")
+        var host = "127.0.0.1"
+
+        @Option(help: "Event-loop threads (default: one per core).")
+        var threads: Int?
+
+        @Option(help: "Accept only this API key (default: any non-empty key).")
+        var apiKey: String?
+
+        @Option(name: .customLong("model"), help: "Serve only this model (repeatable; default: any model).")
+        var models: [String] = []
+
+        @Option(help: "Reply length in words, one completion token each.")
+        var replyTokens = MockReplies.defaultTokens
+
+        @Flag(help: "Never report cached prompt tokens.")
+        var noPromptCache = false
+
+        @Option(help: "Fixed latency before each answer (default: 0s).", transform: duration)
+        var latency: Duration = .zero
+
+        @Option(help: "Uniform random extra latency, up to this much (default: 0s).", transform: duration)
+        var jitter: Duration = .zero
+
+        @Option(
+            help: "Latency per completion token: between stream chunks, × tokens otherwise (default: 0s).",
+            transform: duration)
+        var tokenLatency: Duration = .zero
+
+        @Option(help: "Requests per second allowed (token bucket); 429 beyond.")
+        var rps: Double?
+
+        @Option(help: "Request bucket capacity (default: --rps rounded up).")
+        var burst: Int?
+
+        @Option(help: "Tokens per minute allowed (prompt + completion); 429 beyond.")
+        var tpm: Int?
+
+        @Option(help: "Most calls answered at once; 429 beyond.")
+        var maxInFlight: Int?
+
+        @Option(name: .customLong("fault-500"), help: "Fraction of calls answered 500.")
+        var fault500 = 0.0
+
+        @Option(name: .customLong("fault-503"), help: "Fraction of calls answered 503 (overloaded).")
+        var fault503 = 0.0
+
+        @Option(help: "Fraction of calls reset (TCP RST) halfway through the body.")
+        var faultReset = 0.0
+
+        @Option(help: "Fraction of calls whose JSON body (or stream) is cut in half.")
+        var faultTruncate = 0.0
+
+        @Option(help: "Fraction of calls that stop sending halfway and hang.")
+        var faultStall = 0.0
+
+        @Option(help: "Fraction of streams that end with an in-stream error event.")
+        var faultStreamError = 0.0
+
+        @Option(help: "Seed for jitter and fault choices.")
+        var seed: UInt64 = 0
+
+        var serverConfiguration: MockProviderServer.Configuration {
+            var configuration = MockProviderServer.Configuration()
+            configuration.host = host
+            configuration.port = port
+            if let threads { configuration.threads = threads }
+            configuration.apiKey = apiKey
+            configuration.models = models.isEmpty ? nil : Set(models)
+            configuration.replyTokens = replyTokens
+            configuration.promptCaching = !noPromptCache
+            configuration.latency = .init(fixed: latency, jitter: jitter, perToken: tokenLatency)
+            configuration.rateLimit = .init(
+                requestsPerSecond: rps, burst: burst, tokensPerMinute: tpm, maxInFlight: maxInFlight)
+            configuration.faults = .init(
+                serverErrors: fault500, overloaded: fault503, resets: faultReset, truncatedBodies: faultTruncate,
+                stalls: faultStall, streamErrors: faultStreamError)
+            configuration.seed = seed
+            return configuration
+        }
+
+        func validate() throws {
+            do {
+                try serverConfiguration.validate()
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+
+        func run() throws {
+            // Block the stop signals before any thread starts, so every thread inherits
+            // the mask and `sigwait` below is the only receiver. Handlers back to the
+            // default first: a background job inherits SIGINT ignored.
+            var stopSignals = sigset_t()
+            sigemptyset(&stopSignals)
+            for stopSignal in [SIGINT, SIGTERM] {
+                signal(stopSignal, SIG_DFL)
+                sigaddset(&stopSignals, stopSignal)
+            }
+            pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+            let server: MockProviderServer
+            do {
+                server = try MockProviderServer.start(serverConfiguration)
+            } catch {
+                FileHandle.standardError.write(
+                    Data("error: unable to listen on \(host):\(port): \(error); try another --port, or 0\n".utf8))
+                throw ExitCode.failure
+            }
+            // Written unbuffered: a parent process reads this line to learn the port.
+            FileHandle.standardOutput.write(Data("listening on \(server.url)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "llmq mock: OPENAI_BASE_URL=\(server.openAIBaseURL), stats at \(server.url)/_mock/stats; Ctrl-C stops\n"
+                        .utf8))
+            var received: Int32 = 0
+            sigwait(&stopSignals, &received)
+            let stats = server.stats
+            server.shutdown()
+            FileHandle.standardError.write(
+                Data(
+                    "llmq mock: stopped after \(stats.totalRequests) requests (\(stats.rateLimited) rate limited, \(stats.totalFaults) faults) on \(stats.connectionsAccepted) connections\n"
+                        .utf8))
+        }
+    }
+}
+
+/// Parses a Go-style duration flag (`250ms`, `1.5s`, `2m`, `0`).
+private func duration(_ text: String) throws -> Duration {
+    guard let nanoseconds = GoDuration.nanoseconds(text), nanoseconds >= 0 else {
+        throw ValidationError("\"\(text)\" is not a duration; write it like 250ms, 1.5s or 2m")
+    }
+    return .nanoseconds(nanoseconds)
+}
