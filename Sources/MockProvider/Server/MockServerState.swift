@@ -19,7 +19,9 @@ final class MockServerState: Sendable {
         let promptCache = configuration.promptCaching ? PromptCache() : nil
         let openAI = OpenAISurface(configuration: configuration, promptCache: promptCache)
         fallback = openAI
-        router = MockRouter(surfaces: [openAI, MockControlSurface()])
+        let anthropic = AnthropicSurface(configuration: configuration, promptCache: promptCache)
+        let gemini = GeminiSurface(configuration: configuration)
+        router = MockRouter(surfaces: [openAI, anthropic, gemini, MockControlSurface()])
         stats = MockStatsRecorder(loops: loops)
         limiter = configuration.rateLimit.hasBuckets ? RateLimiter(configuration.rateLimit, now: now) : nil
         let needsDraws = configuration.faults.isEnabled || configuration.latency.jitter > .zero

@@ -38,14 +38,7 @@ struct ChatRequest {
     static func parse(_ body: ByteBuffer, configuration: MockProviderServer.Configuration)
         -> Result<ChatRequest, OpenAIError>
     {
-        let parsed: JSONValue? = body.withUnsafeReadableBytes { bytes in
-            do {
-                return try JSONParser.parse(bytes)
-            } catch {
-                return nil
-            }
-        }
-        guard let object = parsed?.objectValue else {
+        guard let object = body.jsonObject() else {
             return .failure(
                 OpenAIError(
                     message:
