@@ -69,12 +69,12 @@ let package = Package(
         ),
         .target(
             name: "LLMQEngine",
-            dependencies: ["LLMQCore", "LLMQStore"]
+            dependencies: ["LLMQCore", "LLMQStore", "LLMQTransport", "LLMQProviders"]
         ),
         .executableTarget(
             name: "llmq",
             dependencies: [
-                "LLMQCore", "LLMQStore", "LLMQEngine", "LLMQTransport", "MockProvider",
+                "LLMQCore", "LLMQStore", "LLMQEngine", "LLMQTransport", "LLMQProviders", "MockProvider",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -103,6 +103,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MockProviderTests", dependencies: ["MockProvider", "LLMQCore"]),
-        .testTarget(name: "LLMQEndToEndTests", dependencies: ["LLMQCore", "llmq"]),
+        .testTarget(name: "LLMQEndToEndTests", dependencies: ["LLMQCore", "MockProvider", "llmq"]),
     ]
 )

@@ -175,7 +175,7 @@ public struct AnthropicAdapter: ProviderAdapter {
 /// `message_delta` (stop reason, cumulative output tokens), `message_stop`; `ping`
 /// anywhere; an `error` event even after a 200.
 public struct AnthropicStreamAccumulator: StreamAccumulator {
-    private var text = ""
+    public private(set) var text = ""
     private var stopReason: String?
     private var usage = Usage()
     private var model: String?

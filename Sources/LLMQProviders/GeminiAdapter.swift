@@ -165,7 +165,7 @@ public struct GeminiAdapter: ProviderAdapter {
 /// Reassembles a Gemini stream: each event is a whole response with a text delta and
 /// cumulative usage; only the last has `finishReason`; the stream just ends.
 public struct GeminiStreamAccumulator: StreamAccumulator {
-    private var text = ""
+    public private(set) var text = ""
     private var finishReason: String?
     private var usage = Usage()
     private var model: String?

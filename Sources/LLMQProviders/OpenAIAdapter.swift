@@ -87,7 +87,7 @@ public struct OpenAIAdapter: ProviderAdapter {
 /// Reassembles an OpenAI-style stream: `data: {chunk}` events with text deltas, a
 /// last chunk with `finish_reason`, a usage chunk with `choices: []`, `[DONE]`.
 public struct OpenAIStreamAccumulator: StreamAccumulator {
-    private var text = ""
+    public private(set) var text = ""
     private var finishReason: String?
     private var usage: Usage?
     private var model: String?

@@ -107,4 +107,6 @@ public protocol StreamAccumulator: Sendable {
     mutating func consume(_ event: SSEEvent) throws(ProviderFailure) -> Bool
     /// The answer, once complete; throws if the stream ended early.
     func answer() throws(ProviderFailure) -> ProviderAnswer
+    /// The text received so far (for showing tokens as they arrive).
+    var text: String { get }
 }

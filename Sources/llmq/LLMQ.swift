@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct LLMQ: ParsableCommand {
@@ -8,9 +9,10 @@ struct LLMQ: ParsableCommand {
         discussion: """
             llmq submit prompts.jsonl     validate and enqueue a JSONL file as a job
             llmq status                   show every job's progress and cost
+            llmq call "PROMPT" --model M  send one request (checks keys, base URLs, prices)
             """,
         version: "0.1.0",
-        subcommands: [Submit.self, Status.self, Mock.self, Cache.self, Prices.self]
+        subcommands: [Submit.self, Status.self, Call.self, Mock.self, Cache.self, Prices.self]
     )
 }
 
@@ -18,4 +20,29 @@ struct LLMQ: ParsableCommand {
 struct HomeOptions: ParsableArguments {
     @Option(name: .long, help: "Folder of the queue state (default: $LLMQ_HOME, else ./jobs).")
     var home: String?
+}
+
+/// Runs async work from a synchronous command and waits for it.
+///
+/// The root command stays synchronous on purpose: `llmq mock` blocks SIGINT and
+/// SIGTERM before any thread starts and waits for them with sigwait, which an async
+/// root (whose runtime threads start first) would break.
+func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let outcome = BlockingOutcome<T>()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do {
+            outcome.result = .success(try await body())
+        } catch {
+            outcome.result = .failure(error)
+        }
+        done.signal()
+    }
+    done.wait()
+    return try outcome.result!.get()
+}
+
+/// The result a blocked thread waits for; written once before the semaphore signals.
+private final class BlockingOutcome<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
 }
