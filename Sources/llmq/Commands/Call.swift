@@ -75,8 +75,9 @@ extension LLMQ {
             var configuration = ProviderRunner.Configuration()
             configuration.caFile = caFile
             configuration.retry.maxAttempts = maxAttempts
+            let table = try PriceLoader.load(option: prices)
             let runner = ProviderRunner(
-                transport: CurlTransport(), prices: try PriceLoader.load(option: prices),
+                transport: CurlTransport(), prices: table,
                 cache: noCache ? nil : try SQLiteResponseCache(url: SQLiteResponseCache.url(option: cache, home: home)),
                 configuration: configuration)
             let showStream = stream && !json
@@ -99,11 +100,11 @@ extension LLMQ {
                 print(CanonicalJSON.string(Self.json(result)))
             } else {
                 if showStream && !result.cached { print() } else { print(result.answer.text) }
-                FileHandle.standardError.write(Data((Self.summary(result) + "\n").utf8))
+                FileHandle.standardError.write(Data((Self.summary(result, hasPrices: table != nil) + "\n").utf8))
             }
         }
 
-        static func summary(_ result: RunResult) -> String {
+        static func summary(_ result: RunResult, hasPrices: Bool) -> String {
             let usage = result.answer.usage
             var text = "\(result.model) via \(result.provider.rawValue): \(Int(result.latencyMilliseconds)) ms"
             if let first = result.firstTokenMilliseconds { text += " (first token \(Int(first)) ms)" }
@@ -113,9 +114,11 @@ extension LLMQ {
             if result.cached {
                 text += ", from the response cache: $0 (saved \(result.savedUSD.map(money) ?? "an unknown amount"))"
             } else {
-                text +=
-                    ", "
-                    + (result.costUSD.map(money) ?? "cost unknown (no price for \(result.model) in the price table)")
+                let unknown =
+                    hasPrices
+                    ? "cost unknown (no price for \(result.model) in the price table)"
+                    : "cost unknown (no price table: pass --prices FILE or run where prices.csv is)"
+                text += ", " + (result.costUSD.map(money) ?? unknown)
             }
             if result.attempts > 1 { text += ", \(result.attempts) attempts" }
             return text
