@@ -83,7 +83,10 @@ let package = Package(
             name: "LLMQProvidersTests",
             dependencies: ["LLMQProviders", "LLMQCore", "LLMQTransport", "MockProvider"]
         ),
-        .testTarget(name: "LLMQEngineTests", dependencies: ["LLMQEngine", "LLMQCore"]),
+        .testTarget(
+            name: "LLMQEngineTests",
+            dependencies: ["LLMQEngine", "LLMQCore", "LLMQStore", "LLMQTransport", "LLMQProviders", "MockProvider"]
+        ),
         .testTarget(
             name: "LLMQStoreTests",
             dependencies: ["LLMQStore", .product(name: "GRDB", package: "GRDB.swift")]
