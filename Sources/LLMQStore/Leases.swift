@@ -79,3 +79,21 @@ public struct WorkerRecord: Sendable, Equatable {
         self.stats = stats
     }
 }
+
+/// A finished request (done or failed) waiting to be written to the job's files.
+public struct FinishedRequest: Sendable, Equatable {
+    public var id: Int64
+    public var customID: String
+    public var state: RequestState
+    public var provider: Provider
+    public var model: String
+    /// The result, usage and error JSON texts the worker stored.
+    public var result: String?
+    public var usage: String?
+    public var costUSD: Double?
+    public var error: String?
+    public var attempt: Int
+    public var line: Int
+    /// Unix milliseconds.
+    public var finishedAt: Int64
+}

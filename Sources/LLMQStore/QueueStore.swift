@@ -127,6 +127,19 @@ public protocol QueueStore: Sendable {
     @discardableResult
     func rescueExpiredLeases() throws -> Int
 
+    // MARK: Export (exactly-once output files)
+
+    /// Finished requests of `job` not yet exported, oldest finish first.
+    func finishedUnexported(job: String, limit: Int) throws -> [FinishedRequest]
+
+    /// Marks requests exported and records the files' new lengths, in one
+    /// transaction: after a crash, each file is cut back to its recorded length
+    /// and the unmarked requests are written again.
+    func recordExport(job: String, ids: [Int64], offsets: [String: Int64]) throws
+
+    /// The recorded length of each of a job's files (missing: 0).
+    func exportOffsets(job: String) throws -> [String: Int64]
+
     // MARK: Workers
 
     /// Registers (or refreshes) a worker and its heartbeat.

@@ -92,6 +92,24 @@ enum SQLiteSchema {
                     CREATE INDEX requests_owner ON requests (lease_owner) WHERE state = 'running';
                     """)
         }
+        migrator.registerMigration("v3: export offsets") { db in
+            try db.execute(
+                sql: """
+                    -- How far each of a job's output files is known good: on start the
+                    -- exporter truncates the file to this offset, so a line written but
+                    -- not recorded before a crash is written again exactly once.
+                    CREATE TABLE exports (
+                        job_id INTEGER NOT NULL REFERENCES jobs(id),
+                        file TEXT NOT NULL,
+                        byte_offset INTEGER NOT NULL,
+                        PRIMARY KEY (job_id, file)
+                    ) WITHOUT ROWID;
+
+                    -- Finished requests not yet written to the job's files.
+                    CREATE INDEX requests_unexported ON requests (job_id, finished_at, id)
+                        WHERE exported_at IS NULL AND (state = 'done' OR state = 'failed');
+                    """)
+        }
         return migrator
     }
 }

@@ -1,0 +1,61 @@
+import Foundation
+import GRDB
+import LLMQCore
+
+/// Export bookkeeping: which finished requests are in the job's files, and how long
+/// those files are known to be.
+extension SQLiteQueueStore {
+    public func finishedUnexported(job: String, limit: Int) throws -> [FinishedRequest] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, custom_id, state, provider, model, result, usage, cost_usd, error, attempt, line,
+                        finished_at
+                    FROM requests
+                    WHERE job_id = (SELECT id FROM jobs WHERE name = ?) AND exported_at IS NULL
+                        AND (state = 'done' OR state = 'failed')
+                    ORDER BY finished_at, id LIMIT ?
+                    """, arguments: [job, limit]
+            ).map { row in
+                FinishedRequest(
+                    id: row["id"], customID: row["custom_id"], state: RequestState(rawValue: row["state"]) ?? .failed,
+                    provider: Provider(rawValue: row["provider"]) ?? .openaiCompatible, model: row["model"],
+                    result: row["result"], usage: row["usage"], costUSD: row["cost_usd"], error: row["error"],
+                    attempt: row["attempt"], line: row["line"], finishedAt: row["finished_at"] ?? 0)
+            }
+        }
+    }
+
+    public func recordExport(job: String, ids: [Int64], offsets: [String: Int64]) throws {
+        try write { db, now in
+            guard let jobID = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE name = ?", arguments: [job]) else {
+                throw DatabaseError(message: "no job named \(job)")
+            }
+            let mark = try db.cachedStatement(
+                sql: "UPDATE requests SET exported_at = ? WHERE id = ? AND job_id = ? AND exported_at IS NULL")
+            for id in ids { try mark.execute(arguments: [now, id, jobID]) }
+            for (file, offset) in offsets {
+                try db.execute(
+                    sql: """
+                        INSERT INTO exports (job_id, file, byte_offset) VALUES (?, ?, ?)
+                        ON CONFLICT (job_id, file) DO UPDATE SET byte_offset = excluded.byte_offset
+                        """, arguments: [jobID, file, offset])
+            }
+        }
+    }
+
+    public func exportOffsets(job: String) throws -> [String: Int64] {
+        try pool.read { db in
+            var offsets: [String: Int64] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: "SELECT file, byte_offset FROM exports WHERE job_id = (SELECT id FROM jobs WHERE name = ?)",
+                arguments: [job])
+            {
+                offsets[row["file"]] = row["byte_offset"]
+            }
+            return offsets
+        }
+    }
+}
