@@ -12,7 +12,7 @@ struct LLMQ: ParsableCommand {
             llmq call "PROMPT" --model M  send one request (checks keys, base URLs, prices)
             """,
         version: "0.1.0",
-        subcommands: [Submit.self, Status.self, Call.self, Mock.self, Cache.self, Prices.self]
+        subcommands: [Submit.self, Work.self, Status.self, Call.self, Mock.self, Cache.self, Prices.self]
     )
 }
 

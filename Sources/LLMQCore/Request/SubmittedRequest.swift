@@ -23,6 +23,19 @@ public struct SubmittedRequest: Sendable, Equatable {
     /// The output cap, if the request sets one.
     public var maxTokens: Int?
 
+    public init(
+        customID: String, route: Route, canonical: [UInt8], cacheKey: CacheKey, metadata: [UInt8]?,
+        estimatedInputTokens: Int, maxTokens: Int?
+    ) {
+        self.customID = customID
+        self.route = route
+        self.canonical = canonical
+        self.cacheKey = cacheKey
+        self.metadata = metadata
+        self.estimatedInputTokens = estimatedInputTokens
+        self.maxTokens = maxTokens
+    }
+
     /// Lowercase hex of the cache key.
     public var cacheKeyHex: String { cacheKey.hex }
 

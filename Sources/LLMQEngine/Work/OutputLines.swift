@@ -1,0 +1,55 @@
+import Foundation
+import LLMQCore
+import LLMQStore
+
+/// The lines a finished request adds to its job's results.jsonl and ledger.jsonl.
+public enum OutputLines {
+    public static let results = "results.jsonl"
+    public static let ledger = "ledger.jsonl"
+    public static let files = [results, ledger]
+
+    /// One results line for every finished request; one ledger line for every answer
+    /// (paid for, or served from the cache).
+    public static func lines(for request: FinishedRequest, prices: PriceTable?) -> JobExporter.Lines {
+        let result = request.result.flatMap { try? JSONParser.parse($0) }
+        let usage = request.usage.flatMap { try? JSONParser.parse($0) }.flatMap(Usage.init(json:)) ?? Usage()
+        var line: JSONObject = [
+            "custom_id": .string(request.customID), "status": .string(request.state == .done ? "ok" : "failed"),
+            "model": .string(request.model), "provider": .string(request.provider.rawValue),
+            "attempts": .int(Int64(request.attempt)),
+        ]
+        guard request.state == .done, let result else {
+            line["error"] = request.error.flatMap { try? JSONParser.parse($0) } ?? .null
+            return [results: [.object(line)]]
+        }
+        let cached = result["cached"] == .bool(true)
+        line["text"] = result["text"] ?? .string("")
+        line["finish_reason"] = result["finish_reason"] ?? .null
+        line["usage"] = usage.json
+        line["cost_usd"] = request.costUSD.map { .number($0) } ?? .null
+        line["cached"] = .bool(cached)
+        line["latency_ms"] = result["latency_ms"] ?? .null
+        if let raw = result["raw"] { line["raw"] = raw }
+
+        let time = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(request.finishedAt) / 1000))
+        var entry: JSONObject = [
+            "time": .string(time), "custom_id": .string(request.customID),
+            "provider": .string(request.provider.rawValue), "model": .string(request.model),
+            "mode": .string(cached ? "cache" : "online"),
+            "input_tokens": .int(Int64(usage.inputTokens)),
+            "cached_input_tokens": .int(Int64(usage.cachedInputTokens)),
+            "cache_write_tokens": .int(Int64(usage.cacheWriteTokens)),
+            "output_tokens": .int(Int64(usage.outputTokens)),
+            "reasoning_tokens": .int(Int64(usage.reasoningTokens)),
+            "cost_usd": request.costUSD.map { .number($0) } ?? .null,
+        ]
+        if let price = prices?.price(for: request.model) {
+            entry["price_input"] = .number(price.input)
+            entry["price_cached_input"] = .number(price.cachedInput)
+            entry["price_cache_write"] = .number(price.cacheWrite)
+            entry["price_output"] = .number(price.output)
+        }
+        if cached { entry["saved_usd"] = result["saved_usd"] ?? .null }
+        return [results: [.object(line)], ledger: [.object(entry)]]
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import LLMQCore
+import LLMQProviders
+import LLMQStore
+import Synchronization
+
+/// Drains the queue: claims requests with a lease, runs each through the
+/// `ProviderRunner`, writes outcomes in group commits and exports finished requests
+/// to each job's results.jsonl and ledger.jsonl exactly once.
+public final class Worker: Sendable {
+    public struct Configuration: Sendable {
+        /// Requests in flight at once, for the whole process.
+        public var concurrency = 32
+        /// Jobs to work on (nil: every online job).
+        public var jobs: [String]?
+        /// How long a claim is leased; renewed at a third of it while in flight.
+        public var leaseMilliseconds: Int64 = 120_000
+        /// Read and write the response cache.
+        public var useCache = true
+        /// Keep the provider's own body in results.
+        public var raw = false
+
+        public init() {}
+    }
+
+    /// What a run did.
+    public struct Summary: Sendable, Equatable {
+        public var succeeded = 0
+        public var failed = 0
+        public var cached = 0
+        public var costUSD = 0.0
+    }
+
+    let store: any QueueStore
+    let runner: ProviderRunner
+    let home: QueueHome
+    let prices: PriceTable?
+    let configuration: Configuration
+    public let owner: String
+    private let pending = Mutex<[(Completion, Summary)]>([])
+    private let inFlight = Atomic<Int>(0)
+
+    public init(
+        store: any QueueStore, runner: ProviderRunner, home: QueueHome, prices: PriceTable?,
+        configuration: Configuration = Configuration()
+    ) {
+        self.store = store
+        self.runner = runner
+        self.home = home
+        self.prices = prices
+        self.configuration = configuration
+        owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// Works until nothing is left to do in the chosen jobs.
+    public func run() async throws -> Summary {
+        try store.rescueExpiredLeases()
+        try releaseDeadLocalWorkers()
+        try store.heartbeat(
+            WorkerRecord(
+                owner: owner, host: ProcessInfo.processInfo.hostName, pid: getpid(), startedAt: Self.now(),
+                heartbeatAt: Self.now()))
+        defer { try? store.removeWorker(owner: owner) }
+        var exporters: [String: JobExporter] = [:]
+        var total = Summary()
+        var lastRenewal = Self.now()
+        while true {
+            total = Self.add(total, try flush(&exporters))
+            let running = inFlight.load(ordering: .acquiring)
+            var claimed: [ClaimedRequest] = []
+            if running < configuration.concurrency {
+                claimed = try store.claim(
+                    limit: configuration.concurrency - running, owner: owner,
+                    leaseMilliseconds: configuration.leaseMilliseconds, jobs: configuration.jobs)
+                for request in claimed {
+                    inFlight.add(1, ordering: .relaxed)
+                    Task { await self.process(request) }
+                }
+            }
+            if claimed.isEmpty && running == 0 && pending.withLock({ $0.isEmpty }) {
+                let jobs = try store.jobs().filter { configuration.jobs?.contains($0.name) ?? true }
+                if jobs.allSatisfy({ $0.queued == 0 && $0.running == 0 }) { break }
+            }
+            if Self.now() - lastRenewal > configuration.leaseMilliseconds / 3 {
+                try store.renewLeases(owner: owner, leaseMilliseconds: configuration.leaseMilliseconds)
+                lastRenewal = Self.now()
+            }
+            try await Task.sleep(for: .milliseconds(claimed.isEmpty ? 20 : 2))
+        }
+        total = Self.add(total, try flush(&exporters))
+        return total
+    }
+
+    /// Puts back the leases of workers on this host whose process is gone (killed,
+    /// crashed): they will never finish them, and waiting for the leases to expire
+    /// would stall the job.
+    func releaseDeadLocalWorkers() throws {
+        let host = ProcessInfo.processInfo.hostName
+        for worker in try store.workers() where worker.host == host && worker.owner != owner {
+            if kill(worker.pid, 0) != 0 && errno == ESRCH {
+                try store.releaseLeases(owner: worker.owner, refundAttempt: false)
+                try store.removeWorker(owner: worker.owner)
+            }
+        }
+    }
+
+    static func add(_ a: Summary, _ b: Summary) -> Summary {
+        Summary(
+            succeeded: a.succeeded + b.succeeded, failed: a.failed + b.failed, cached: a.cached + b.cached,
+            costUSD: a.costUSD + b.costUSD)
+    }
+
+    /// Sends one request and queues its outcome for the next group commit.
+    func process(_ claimed: ClaimedRequest) async {
+        defer { inFlight.subtract(1, ordering: .releasing) }
+        var summary = Summary()
+        let outcome: RequestOutcome
+        do {
+            guard let route = ModelRouter.route(claimed.model) else {
+                throw ProviderFailure(status: nil, type: "routing", message: "no provider serves \(claimed.model)")
+            }
+            let request = SubmittedRequest(
+                customID: claimed.customID, route: route, canonical: claimed.request, cacheKey: claimed.cacheKey,
+                metadata: nil, estimatedInputTokens: 0, maxTokens: nil)
+            let result = try await runner.run(request, useCache: configuration.useCache)
+            var answer: JSONObject = [
+                "text": .string(result.answer.text), "cached": .bool(result.cached),
+                "latency_ms": .int(Int64(result.latencyMilliseconds)), "attempts": .int(Int64(claimed.attempt)),
+            ]
+            if let reason = result.answer.finishReason { answer["finish_reason"] = .string(reason) }
+            if let saved = result.savedUSD { answer["saved_usd"] = .number(saved) }
+            if configuration.raw { answer["raw"] = .string(String(decoding: result.answer.raw, as: UTF8.self)) }
+            outcome = .succeeded(
+                result: CanonicalJSON.string(.object(answer)), usage: CanonicalJSON.string(result.answer.usage.json),
+                costUSD: result.costUSD)
+            summary.succeeded = 1
+            summary.cached = result.cached ? 1 : 0
+            summary.costUSD = result.costUSD ?? 0
+        } catch {
+            let failure = (error as? RunFailure)?.failure ?? ProviderRunner.providerFailure(error)
+            var object: JSONObject = ["message": .string(failure.message)]
+            if let type = failure.type { object["type"] = .string(type) }
+            if let status = failure.status { object["status"] = .int(Int64(status)) }
+            outcome = .failed(error: CanonicalJSON.string(.object(object)))
+            summary.failed = 1
+        }
+        pending.withLock { $0.append((Completion(id: claimed.id, outcome: outcome), summary)) }
+    }
+
+    /// Writes the outcomes gathered so far in one transaction, then exports.
+    func flush(_ exporters: inout [String: JobExporter]) throws -> Summary {
+        let batch = pending.withLock { pending in
+            defer { pending.removeAll(keepingCapacity: true) }
+            return pending
+        }
+        guard !batch.isEmpty else { return Summary() }
+        let applied = try store.finish(batch.map(\.0), owner: owner)
+        var summary = Summary()
+        for (index, item) in batch.enumerated() where applied[index] { summary = Self.add(summary, item.1) }
+        let jobs = try configuration.jobs ?? store.jobs().map(\.name)
+        for job in jobs {
+            if exporters[job] == nil {
+                let exporter = JobExporter(store: store, home: home, job: job)
+                try exporter.recover(files: OutputLines.files)
+                exporters[job] = exporter
+            }
+            try exporters[job]!.exportPending { OutputLines.lines(for: $0, prices: self.prices) }
+        }
+        return summary
+    }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import LLMQCore
+import LLMQEngine
+import LLMQStore
+import LLMQTransport
+
+extension LLMQ {
+    struct Work: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Drain the queue through the providers into results.jsonl and ledger.jsonl.",
+            discussion: """
+                Claims queued requests, sends them (response cache first, then each provider's
+                lanes), and writes each job's results.jsonl and ledger.jsonl exactly once. Exits
+                when nothing is left: 0 if every request succeeded, 3 if some failed for good.
+                """)
+
+        @Option(help: "Requests in flight at once.")
+        var concurrency = 32
+
+        @Option(help: "Work on this job only (repeatable; default: every job).")
+        var job: [String] = []
+
+        @Option(help: "Attempts before a request fails (rate-limit snoozes do not count).")
+        var maxAttempts = 6
+
+        @Flag(help: "Neither read nor write the response cache.")
+        var noCache = false
+
+        @Flag(help: "Keep each provider's own response body in results.jsonl.")
+        var raw = false
+
+        @Flag(help: "Print nothing but errors.")
+        var quiet = false
+
+        @Option(help: "The response cache file (default: $LLMQ_CACHE, else cache.sqlite in the home).")
+        var cache: String?
+
+        @Option(help: "Price table (default: $LLMQ_PRICES, else ./prices.csv).")
+        var prices: String?
+
+        @OptionGroup var homeOptions: HomeOptions
+
+        func validate() throws {
+            guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+            guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        }
+
+        func run() throws {
+            let home = QueueHome.resolve(option: homeOptions.home)
+            guard home.hasQueue else { throw ValidationError("no queue in \(home.path): llmq submit FILE first") }
+            let store = try SQLiteQueueStore(home: home)
+            for name in job where try store.job(named: name) == nil {
+                throw ValidationError("no job named \"\(name)\" in \(home.path)")
+            }
+            let table = try PriceLoader.load(option: prices)
+            var runnerConfiguration = ProviderRunner.Configuration()
+            runnerConfiguration.retry.maxAttempts = maxAttempts
+            runnerConfiguration.window.maximum = Double(concurrency)
+            let runner = ProviderRunner(
+                transport: CurlTransport(), prices: table,
+                cache: noCache ? nil : try SQLiteResponseCache(url: SQLiteResponseCache.url(option: cache, home: home)),
+                configuration: runnerConfiguration)
+            var configuration = Worker.Configuration()
+            configuration.concurrency = concurrency
+            configuration.jobs = job.isEmpty ? nil : job
+            configuration.useCache = !noCache
+            configuration.raw = raw
+            let worker = Worker(store: store, runner: runner, home: home, prices: table, configuration: configuration)
+            let summary = try runBlocking { try await worker.run() }
+            if !quiet {
+                let jobs = job.isEmpty ? try store.jobs().map(\.name) : job
+                FileHandle.standardError.write(
+                    Data(
+                        ("done: \(summary.succeeded) ok (\(summary.cached) from the cache), \(summary.failed) failed, "
+                            + "\(money(summary.costUSD)); results in "
+                            + jobs.map { home.jobFolder($0).appendingPathComponent("results.jsonl").path }
+                            .joined(separator: ", ") + "\n").utf8))
+            }
+            if summary.failed > 0 { throw ExitCode(3) }
+        }
+    }
+}
