@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the whole job on the bundled example: submit, work, status.
+# Without API keys in the environment it starts the fake provider (llmq mock) and
+# points every provider at it, so it works offline and costs nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LLMQ=${LLMQ:-.build/release/llmq}
+[ -x "$LLMQ" ] || swift build -c release --product llmq
+export LLMQ_HOME=${LLMQ_HOME:-jobs}
+
+if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${GEMINI_API_KEY:-}" ]; then
+    log=$(mktemp)
+    "$LLMQ" mock --port 0 >"$log" 2>&1 &
+    mock=$!
+    trap 'kill $mock 2>/dev/null || true; rm -f "$log"' EXIT
+    until grep -q '^listening on' "$log"; do sleep 0.1; done
+    url=$(head -1 "$log" | sed 's/^listening on //')
+    echo "no API keys set: using the fake provider at $url"
+    export OPENAI_BASE_URL=$url/v1 OPENAI_API_KEY=mock ANTHROPIC_BASE_URL=$url ANTHROPIC_API_KEY=mock \
+        GEMINI_BASE_URL=$url GEMINI_API_KEY=mock
+fi
+
+"$LLMQ" submit examples/simple.jsonl --model gpt-4o-mini
+"$LLMQ" work
+"$LLMQ" status
+echo "results: $LLMQ_HOME/simple/results.jsonl   ledger: $LLMQ_HOME/simple/ledger.jsonl"
+head -n 2 "$LLMQ_HOME/simple/results.jsonl"
