@@ -55,3 +55,44 @@ import Testing
         #expect(ledger.isEmpty)
     }
 }
+
+/// Ctrl-C during `llmq work`: requests in flight finish, the rest stay queued, and a
+/// second run finishes the job with every custom_id exactly once.
+@Suite(.serialized) struct WorkShutdownTests {
+    @Test func aFirstSignalLetsRequestsInFlightFinishAndLosesNothing() throws {
+        let llmq = try LLMQBinary()
+        defer { llmq.cleanUp() }
+        let mock = try CallCommandTests.startMock(["--latency", "1s"])
+        defer { mock.process.terminate() }
+        let environment = ["OPENAI_BASE_URL": mock.url + "/v1", "OPENAI_API_KEY": "k"]
+        let lines = (1...12).map { #"{"custom_id":"r\#($0)","model":"gpt-4o-mini","prompt":"p\#($0)"}"# }
+        try llmq.write("ten.jsonl", lines.joined(separator: "\n") + "\n")
+        #expect(try llmq.run(["submit", "ten.jsonl"]).status == 0)
+
+        let work = Process()
+        work.executableURL = LLMQBinary.url
+        work.arguments = ["work", "--concurrency", "4"]
+        work.currentDirectoryURL = llmq.directory
+        work.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        work.standardError = FileHandle.nullDevice
+        try work.run()
+        // Signal once the first requests are in flight (the fake answers after 1 s).
+        Thread.sleep(forTimeInterval: 0.4)
+        kill(work.processIdentifier, SIGINT)
+        work.waitUntilExit()
+        #expect(work.terminationReason == .exit)
+        #expect(work.terminationStatus == 0)
+        let status = try #require(try llmq.jobStatus("ten"))
+        #expect(status["running"] as? Int == 0)
+        #expect((status["done"] as? Int ?? 0) + (status["queued"] as? Int ?? 0) == 12)
+        #expect((status["queued"] as? Int ?? 0) > 0)
+
+        let rest = try llmq.run(["work", "--concurrency", "12"], environment: environment)
+        #expect(rest.status == 0, "\(rest.stderr)")
+        let ids = try llmq.read("jobs/ten/results.jsonl").split(separator: "\n").map {
+            try JSONParser.parse(String($0))["custom_id"]?.stringValue ?? ""
+        }
+        #expect(ids.count == 12)
+        #expect(Set(ids).count == 12)
+    }
+}

@@ -19,6 +19,8 @@ public final class Worker: Sendable {
         public var useCache = true
         /// Keep the provider's own body in results.
         public var raw = false
+        /// After a stop request, how long requests in flight may take to finish.
+        public var graceMilliseconds: Int64 = 30_000
 
         public init() {}
     }
@@ -39,6 +41,21 @@ public final class Worker: Sendable {
     public let owner: String
     private let pending = Mutex<[(Completion, Summary)]>([])
     private let inFlight = Atomic<Int>(0)
+    private let stopRequested = Atomic<Bool>(false)
+    private let tasks = Mutex<[Int64: Task<Void, Never>]>([:])
+
+    /// Stops claiming; requests in flight may finish for `graceMilliseconds`, then
+    /// the rest go back to the queue with their attempt refunded. Safe from any thread.
+    public func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
+    }
+
+    /// Puts everything this worker holds back in the queue at once, attempts
+    /// refunded (the second Ctrl-C).
+    public func abandon() throws {
+        try store.releaseLeases(owner: owner, refundAttempt: true)
+        try store.removeWorker(owner: owner)
+    }
 
     public init(
         store: any QueueStore, runner: ProviderRunner, home: QueueHome, prices: PriceTable?,
@@ -66,9 +83,21 @@ public final class Worker: Sendable {
         var exporters: [String: JobExporter] = [:]
         var total = Summary()
         var lastRenewal = Self.now()
+        var stopDeadline: Int64?
         while true {
             total = Self.add(total, try flush(&exporters))
             let running = inFlight.load(ordering: .acquiring)
+            if stopRequested.load(ordering: .acquiring) {
+                let deadline = stopDeadline ?? Self.now() + configuration.graceMilliseconds
+                stopDeadline = deadline
+                if running == 0 { break }
+                if Self.now() >= deadline {
+                    // Cancelled requests go back to the queue, their attempt refunded.
+                    for task in tasks.withLock({ Array($0.values) }) { task.cancel() }
+                }
+                try await Task.sleep(for: .milliseconds(10))
+                continue
+            }
             var claimed: [ClaimedRequest] = []
             if running < configuration.concurrency {
                 claimed = try store.claim(
@@ -76,7 +105,7 @@ public final class Worker: Sendable {
                     leaseMilliseconds: configuration.leaseMilliseconds, jobs: configuration.jobs)
                 for request in claimed {
                     inFlight.add(1, ordering: .relaxed)
-                    Task { await self.process(request) }
+                    tasks.withLock { $0[request.id] = Task { await self.process(request) } }
                 }
             }
             if claimed.isEmpty && running == 0 && pending.withLock({ $0.isEmpty }) {
@@ -114,7 +143,10 @@ public final class Worker: Sendable {
 
     /// Sends one request and queues its outcome for the next group commit.
     func process(_ claimed: ClaimedRequest) async {
-        defer { inFlight.subtract(1, ordering: .releasing) }
+        defer {
+            _ = tasks.withLock { $0.removeValue(forKey: claimed.id) }
+            inFlight.subtract(1, ordering: .releasing)
+        }
         var summary = Summary()
         let outcome: RequestOutcome
         do {
@@ -138,6 +170,9 @@ public final class Worker: Sendable {
             summary.succeeded = 1
             summary.cached = result.cached ? 1 : 0
             summary.costUSD = result.costUSD ?? 0
+        } catch is CancellationError {
+            // Our own shutdown: back to the queue, the attempt does not count.
+            outcome = .retry(notBefore: 0, refundAttempt: true, error: nil)
         } catch {
             let failure = (error as? RunFailure)?.failure ?? ProviderRunner.providerFailure(error)
             var object: JSONObject = ["message": .string(failure.message)]

@@ -67,6 +67,18 @@ extension LLMQ {
             configuration.useCache = !noCache
             configuration.raw = raw
             let worker = Worker(store: store, runner: runner, home: home, prices: table, configuration: configuration)
+            let signals = ShutdownSignals(
+                first: {
+                    FileHandle.standardError.write(
+                        Data("stopping: finishing requests in flight (Ctrl-C again to stop at once)\n".utf8))
+                    worker.requestStop()
+                },
+                second: {
+                    try? worker.abandon()
+                    FileHandle.standardError.write(Data("stopped; unfinished requests are back in the queue\n".utf8))
+                    Foundation.exit(130)
+                })
+            defer { signals.cancel() }
             let summary = try runBlocking { try await worker.run() }
             if !quiet {
                 let jobs = job.isEmpty ? try store.jobs().map(\.name) : job
@@ -79,5 +91,35 @@ extension LLMQ {
             }
             if summary.failed > 0 { throw ExitCode(3) }
         }
+    }
+}
+
+/// SIGINT and SIGTERM for `llmq work`: the first asks for a graceful stop, the
+/// second for an immediate one.
+final class ShutdownSignals: @unchecked Sendable {
+    private var sources: [any DispatchSourceSignal] = []
+    private let lock = NSLock()
+    private var count = 0
+
+    init(first: @escaping @Sendable () -> Void, second: @escaping @Sendable () -> Void) {
+        let queue = DispatchQueue(label: "llmq.signals")
+        for number in [SIGINT, SIGTERM] {
+            // The default action would kill the process before the source sees it.
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { [self] in
+                let seen = lock.withLock {
+                    count += 1
+                    return count
+                }
+                if seen == 1 { first() } else { second() }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func cancel() {
+        for source in sources { source.cancel() }
     }
 }
