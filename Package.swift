@@ -106,6 +106,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MockProviderTests", dependencies: ["MockProvider", "LLMQCore"]),
-        .testTarget(name: "LLMQEndToEndTests", dependencies: ["LLMQCore", "MockProvider", "llmq"]),
+        .testTarget(name: "LLMQEndToEndTests", dependencies: ["LLMQCore", "LLMQTransport", "MockProvider", "llmq"]),
     ]
 )
