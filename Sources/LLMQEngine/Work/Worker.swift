@@ -71,6 +71,9 @@ public final class Worker: Sendable {
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
+    /// Milliseconds between exports while working.
+    static let exportInterval: Int64 = 200
+
     /// Works until nothing is left to do in the chosen jobs.
     public func run() async throws -> Summary {
         try store.rescueExpiredLeases()
@@ -84,8 +87,9 @@ public final class Worker: Sendable {
         var total = Summary()
         var lastRenewal = Self.now()
         var stopDeadline: Int64?
+        var lastExport: Int64 = 0
         while true {
-            total = Self.add(total, try flush(&exporters))
+            total = Self.add(total, try flush(&exporters, lastExport: &lastExport))
             let running = inFlight.load(ordering: .acquiring)
             if stopRequested.load(ordering: .acquiring) {
                 let deadline = stopDeadline ?? Self.now() + configuration.graceMilliseconds
@@ -118,7 +122,7 @@ public final class Worker: Sendable {
             }
             try await Task.sleep(for: .milliseconds(claimed.isEmpty ? 20 : 2))
         }
-        total = Self.add(total, try flush(&exporters))
+        total = Self.add(total, try flush(&exporters, lastExport: &lastExport, force: true))
         return total
     }
 
@@ -184,16 +188,22 @@ public final class Worker: Sendable {
         pending.withLock { $0.append((Completion(id: claimed.id, outcome: outcome), summary)) }
     }
 
-    /// Writes the outcomes gathered so far in one transaction, then exports.
-    func flush(_ exporters: inout [String: JobExporter]) throws -> Summary {
+    /// Writes the outcomes gathered so far in one transaction; every
+    /// `exportInterval` (and when `force`d), exports what finished. Exports are
+    /// batched because each one fsyncs the job's files.
+    func flush(_ exporters: inout [String: JobExporter], lastExport: inout Int64, force: Bool = false) throws -> Summary
+    {
         let batch = pending.withLock { pending in
             defer { pending.removeAll(keepingCapacity: true) }
             return pending
         }
-        guard !batch.isEmpty else { return Summary() }
-        let applied = try store.finish(batch.map(\.0), owner: owner)
         var summary = Summary()
-        for (index, item) in batch.enumerated() where applied[index] { summary = Self.add(summary, item.1) }
+        if !batch.isEmpty {
+            let applied = try store.finish(batch.map(\.0), owner: owner)
+            for (index, item) in batch.enumerated() where applied[index] { summary = Self.add(summary, item.1) }
+        }
+        guard force || Self.now() - lastExport >= Self.exportInterval else { return summary }
+        lastExport = Self.now()
         let jobs = try configuration.jobs ?? store.jobs().map(\.name)
         for job in jobs {
             if exporters[job] == nil {
