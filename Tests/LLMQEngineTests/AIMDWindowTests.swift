@@ -2,16 +2,30 @@ import LLMQEngine
 import Testing
 
 @Suite struct AIMDWindowTests {
+    @Test func slowStartDoublesTheWindowEachRoundTripUntilTheFirstCongestion() {
+        var window = AIMDWindow(AIMDWindow.Configuration(initial: 8, floor: 1, maximum: 1_024))
+        for _ in 0..<8 { window.recordSuccess(latencyMilliseconds: 200) }
+        #expect(window.limit == 16)
+        for _ in 0..<16 { window.recordSuccess(latencyMilliseconds: 200) }
+        #expect(window.limit == 32)
+        window.recordCongestion(at: 0)
+        #expect(window.limit == 16)
+        #expect(window.slowStartThreshold == 16)
+        for _ in 0..<16 { window.recordSuccess(latencyMilliseconds: 200) }
+        #expect(window.limit == 16)  // additive now: about one more per round trip
+    }
+
     @Test func growsAboutOneRequestPerWindowOfSuccessesUpToTheMaximum() {
-        var window = AIMDWindow(AIMDWindow.Configuration(initial: 4, floor: 1, maximum: 6))
+        var window = AIMDWindow(AIMDWindow.Configuration(initial: 8, floor: 1, maximum: 8))
+        window.recordCongestion(at: 0)  // leaves slow start at 4
         #expect(window.limit == 4)
         for _ in 0..<4 { window.recordSuccess(latencyMilliseconds: 100) }
         #expect(window.limit == 4)  // 4 + 4 × ~1/4 just below 5
         for _ in 0..<2 { window.recordSuccess(latencyMilliseconds: 100) }
         #expect(window.limit == 5)
         for _ in 0..<1_000 { window.recordSuccess(latencyMilliseconds: 100) }
-        #expect(window.window == 6)
-        #expect(window.limit == 6)
+        #expect(window.window == 8)
+        #expect(window.limit == 8)
     }
 
     @Test func aBurstOfCongestionWithinOneRoundTripHalvesOnce() {

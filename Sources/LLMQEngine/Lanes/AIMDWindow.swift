@@ -1,10 +1,13 @@
 /// How many requests a lane may have in flight: additive increase on success,
 /// multiplicative decrease on a 429 or an overload.
 ///
-/// The window grows by about one request per round trip (each success adds
-/// 1/window), halves on congestion at most once per round-trip time, so a burst of
-/// 429s from one window counts as one signal, and stays between `floor` and
-/// `maximum`. Times are milliseconds from any origin (an injected clock).
+/// Like TCP: until the first congestion the window doubles every round trip (slow
+/// start: each success adds one), so a lane reaches a high concurrency in a few
+/// round trips; after it, the window grows by about one request per round trip
+/// (each success adds 1/window). It halves on congestion at most once per
+/// round-trip time, so a burst of 429s from one window counts as one signal, and
+/// stays between `floor` and `maximum`. Times are milliseconds from any origin (an
+/// injected clock).
 public struct AIMDWindow: Sendable, Equatable {
     public struct Configuration: Sendable, Equatable {
         /// The window a new lane starts with.
@@ -32,6 +35,9 @@ public struct AIMDWindow: Sendable, Equatable {
     public private(set) var roundTripMilliseconds: Double
     /// How many times the window was halved.
     public private(set) var decreases = 0
+    /// Below this the window grows by one per success (slow start); infinite until
+    /// the first congestion, then the window after it.
+    public private(set) var slowStartThreshold = Double.infinity
     private var lastDecreaseAt: Double?
 
     public init(_ configuration: Configuration = Configuration()) {
@@ -46,7 +52,7 @@ public struct AIMDWindow: Sendable, Equatable {
     /// A request succeeded after `latency` milliseconds.
     public mutating func recordSuccess(latencyMilliseconds latency: Double) {
         roundTripMilliseconds += (latency - roundTripMilliseconds) / 8
-        window = min(configuration.maximum, window + 1 / window)
+        window = min(configuration.maximum, window + (window < slowStartThreshold ? 1 : 1 / window))
     }
 
     /// The provider said slow down (429, 529, an overloaded 503) at `now`. Returns
@@ -56,6 +62,7 @@ public struct AIMDWindow: Sendable, Equatable {
         if let lastDecreaseAt, now - lastDecreaseAt < roundTripMilliseconds { return false }
         lastDecreaseAt = now
         window = max(configuration.floor, window * configuration.decrease)
+        slowStartThreshold = window
         decreases += 1
         return true
     }
@@ -73,6 +80,7 @@ public struct AIMDWindow: Sendable, Equatable {
         window = min(other.window, configuration.maximum)
         roundTripMilliseconds = other.roundTripMilliseconds
         decreases = other.decreases
+        slowStartThreshold = other.slowStartThreshold
         lastDecreaseAt = other.lastDecreaseAt
     }
 }
