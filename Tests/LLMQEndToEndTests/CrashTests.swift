@@ -19,32 +19,19 @@ import Testing
         try llmq.write("big.jsonl", lines.joined(separator: "\n") + "\n")
         #expect(try llmq.run(["submit", "big.jsonl"]).status == 0)
 
-        var generator = SystemRandomNumberGenerator()
-        var kills = 0
-        var finished = false
-        while !finished {
-            let work = Process()
-            work.executableURL = LLMQBinary.url
-            work.arguments = ["work", "--concurrency", "\(concurrency)", "--quiet"]
-            work.currentDirectoryURL = llmq.directory
-            work.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-            work.standardError = FileHandle.nullDevice
-            try work.run()
-            if kills < 10 {
-                try await Task.sleep(for: .milliseconds(Int.random(in: 50...400, using: &generator)))
-                if work.isRunning {
-                    kill(work.processIdentifier, SIGKILL)
-                    kills += 1
-                }
-                work.waitUntilExit()
-                finished = !work.isRunning && work.terminationReason == .exit
-            } else {
-                work.waitUntilExit()
-                #expect(work.terminationStatus == 0)
-                finished = true
-            }
+        // The kills are timed on a thread of their own: a Task.sleep could oversleep
+        // while other tests block the few threads of the cooperative pool, and the
+        // job would finish before the kills land.
+        let directory = llmq.directory
+        let (kills, lastStatus) = await withCheckedContinuation { continuation in
+            Thread {
+                continuation.resume(
+                    returning: Self.killRepeatedly(
+                        in: directory, environment: environment, concurrency: concurrency, times: 10))
+            }.start()
         }
-        #expect(kills >= 10)
+        #expect(lastStatus == 0)
+        #expect(kills >= 10, "a run ended by itself before it was killed")
 
         let results = try llmq.read("jobs/big/results.jsonl").split(separator: "\n", omittingEmptySubsequences: false)
         #expect(results.last == "")  // every line ends with a newline: none is torn
@@ -71,5 +58,34 @@ import Testing
         let sent = Int(stats["total_requests"]?.intValue ?? 0)
         #expect(sent >= count)
         #expect(sent - count <= kills * concurrency, "\(sent - count) requests sent twice")
+    }
+
+    /// Starts `llmq work`, kills it with SIGKILL after a random 50-400 ms, `times`
+    /// times, then lets a last run finish. Returns the kills and the last exit status.
+    static func killRepeatedly(in directory: URL, environment: [String: String], concurrency: Int, times: Int)
+        -> (Int, Int32)
+    {
+        var kills = 0
+        while true {
+            let work = Process()
+            work.executableURL = LLMQBinary.url
+            work.arguments = ["work", "--concurrency", "\(concurrency)", "--quiet"]
+            work.currentDirectoryURL = directory
+            work.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+            work.standardError = FileHandle.nullDevice
+            do { try work.run() } catch { return (kills, -1) }
+            if kills < times {
+                Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.4))
+                if work.isRunning {
+                    kill(work.processIdentifier, SIGKILL)
+                    kills += 1
+                }
+                work.waitUntilExit()
+                if work.terminationReason == .exit { return (kills, work.terminationStatus) }
+            } else {
+                work.waitUntilExit()
+                return (kills, work.terminationStatus)
+            }
+        }
     }
 }
