@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+import LLMQCore
+import LLMQEngine
+import LLMQStore
 
 @main
 struct LLMQ: ParsableCommand {
@@ -20,6 +23,29 @@ struct LLMQ: ParsableCommand {
 struct HomeOptions: ParsableArguments {
     @Option(name: .long, help: "Folder of the queue state (default: $LLMQ_HOME, else ./jobs).")
     var home: String?
+}
+
+/// The price table option, shared by every command that prices something.
+struct PriceOptions: ParsableArguments {
+    @Option(help: "Price table (default: $LLMQ_PRICES, else ./prices.csv).")
+    var prices: String?
+
+    /// The table, or nil when none was found.
+    func load() throws -> PriceTable? { try PriceLoader.load(option: prices) }
+}
+
+/// The response cache options of the commands that send requests.
+struct CacheOptions: ParsableArguments {
+    @Flag(help: "Neither read nor write the response cache.")
+    var noCache = false
+
+    @Option(help: "The response cache file (default: $LLMQ_CACHE, else cache.sqlite in the home).")
+    var cache: String?
+
+    /// The cache to use, or nil with --no-cache.
+    func open(home: QueueHome) throws -> SQLiteResponseCache? {
+        noCache ? nil : try SQLiteResponseCache(url: SQLiteResponseCache.url(option: cache, home: home))
+    }
 }
 
 /// Runs async work from a synchronous command and waits for it.

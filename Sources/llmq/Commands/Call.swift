@@ -40,14 +40,9 @@ extension LLMQ {
         @Flag(help: "Print the answer, usage and cost as JSON on stdout.")
         var json = false
 
-        @Flag(help: "Neither read nor write the response cache.")
-        var noCache = false
+        @OptionGroup var cacheOptions: CacheOptions
 
-        @Option(help: "The response cache file (default: $LLMQ_CACHE, else cache.sqlite in the home).")
-        var cache: String?
-
-        @Option(help: "Price table (default: $LLMQ_PRICES, else ./prices.csv).")
-        var prices: String?
+        @OptionGroup var priceOptions: PriceOptions
 
         @Option(help: "Trust this certificate authority file (a local TLS server).")
         var caFile: String?
@@ -75,10 +70,10 @@ extension LLMQ {
             var configuration = ProviderRunner.Configuration()
             configuration.caFile = caFile
             configuration.retry.maxAttempts = maxAttempts
-            let table = try PriceLoader.load(option: prices)
+            let table = try priceOptions.load()
             let runner = ProviderRunner(
                 transport: CurlTransport(), prices: table,
-                cache: noCache ? nil : try SQLiteResponseCache(url: SQLiteResponseCache.url(option: cache, home: home)),
+                cache: try cacheOptions.open(home: home),
                 configuration: configuration)
             let showStream = stream && !json
             let printText: @Sendable (String) -> Void = { text in
@@ -86,7 +81,7 @@ extension LLMQ {
             }
             let result: RunResult
             do {
-                let useCache = !noCache
+                let useCache = !cacheOptions.noCache
                 let onText = stream ? printText : nil
                 result = try runBlocking { try await runner.run(request, useCache: useCache, onText: onText) }
             } catch let failure as RunFailure {

@@ -11,14 +11,13 @@ extension LLMQ {
         @Argument(help: "A model or alias; omit for the whole table.")
         var model: String?
 
-        @Option(help: "Price table to read (default: $LLMQ_PRICES, else ./prices.csv).")
-        var prices: String?
+        @OptionGroup var priceOptions: PriceOptions
 
         @Flag(help: "Print JSON.")
         var json = false
 
         func run() throws {
-            guard let table = try PriceLoader.load(option: prices) else {
+            guard let table = try priceOptions.load() else {
                 throw ValidationError("no price table: pass --prices FILE, set LLMQ_PRICES, or run where prices.csv is")
             }
             var rows = table.prices.values.sorted {

@@ -31,8 +31,7 @@ extension LLMQ {
         @Flag(help: "Replace requests whose custom_id is already in the job with a different request.")
         var replace = false
 
-        @Option(help: "Price table for the cost estimate (default: $LLMQ_PRICES, else ./prices.csv).")
-        var prices: String?
+        @OptionGroup var priceOptions: PriceOptions
 
         @OptionGroup var homeOptions: HomeOptions
 
@@ -52,7 +51,7 @@ extension LLMQ {
             options.defaultModel = model
             options.skipInvalid = skipInvalid
             options.replace = replace
-            options.prices = try PriceLoader.load(option: prices)
+            options.prices = try priceOptions.load()
             let store = try SQLiteQueueStore(home: home)
             do {
                 let report = try Submitter(options: options, home: home).run(store: store)

@@ -24,20 +24,15 @@ extension LLMQ {
         @Option(help: "Attempts before a request fails (rate-limit snoozes do not count).")
         var maxAttempts = 6
 
-        @Flag(help: "Neither read nor write the response cache.")
-        var noCache = false
-
         @Flag(help: "Keep each provider's own response body in results.jsonl.")
         var raw = false
 
         @Flag(help: "Print nothing but errors.")
         var quiet = false
 
-        @Option(help: "The response cache file (default: $LLMQ_CACHE, else cache.sqlite in the home).")
-        var cache: String?
+        @OptionGroup var cacheOptions: CacheOptions
 
-        @Option(help: "Price table (default: $LLMQ_PRICES, else ./prices.csv).")
-        var prices: String?
+        @OptionGroup var priceOptions: PriceOptions
 
         @OptionGroup var homeOptions: HomeOptions
 
@@ -53,18 +48,18 @@ extension LLMQ {
             for name in job where try store.job(named: name) == nil {
                 throw ValidationError("no job named \"\(name)\" in \(home.path)")
             }
-            let table = try PriceLoader.load(option: prices)
+            let table = try priceOptions.load()
             var runnerConfiguration = ProviderRunner.Configuration()
             runnerConfiguration.retry.maxAttempts = maxAttempts
             runnerConfiguration.window.maximum = Double(concurrency)
             let runner = ProviderRunner(
                 transport: CurlTransport(), prices: table,
-                cache: noCache ? nil : try SQLiteResponseCache(url: SQLiteResponseCache.url(option: cache, home: home)),
+                cache: try cacheOptions.open(home: home),
                 configuration: runnerConfiguration)
             var configuration = Worker.Configuration()
             configuration.concurrency = concurrency
             configuration.jobs = job.isEmpty ? nil : job
-            configuration.useCache = !noCache
+            configuration.useCache = !cacheOptions.noCache
             configuration.raw = raw
             let worker = Worker(store: store, runner: runner, home: home, prices: table, configuration: configuration)
             let signals = ShutdownSignals(
