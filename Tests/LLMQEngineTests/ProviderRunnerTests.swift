@@ -23,25 +23,19 @@ import Testing
     ) async throws -> T {
         var mockConfiguration = MockProviderServer.Configuration()
         configure(&mockConfiguration)
-        let server = try await MockProviderServer.start(mockConfiguration)
-        var configuration = ProviderRunner.Configuration()
-        configuration.retry = RetryPolicy(maxAttempts: 3, baseDelayMilliseconds: 10, maxDelayMilliseconds: 50)
-        let runner = ProviderRunner(
-            transport: Self.transport,
-            environment: ["OPENAI_BASE_URL": server.openAIBaseURL, "OPENAI_API_KEY": keys],
-            prices: PriceTable(prices: [
-                ModelPrice(
-                    model: "gpt-4o-mini", provider: .openai, input: 0.15, cachedInput: 0.075, cacheWrite: 0,
-                    output: 0.6,
-                    batchDiscount: 0.5)
-            ]), cache: cache, configuration: configuration)
-        do {
-            let result = try await body(server, runner)
-            await server.shutdown()
-            return result
-        } catch {
-            await server.shutdown()
-            throw error
+        return try await MockProviderServer.with(mockConfiguration) { server in
+            var configuration = ProviderRunner.Configuration()
+            configuration.retry = RetryPolicy(maxAttempts: 3, baseDelayMilliseconds: 10, maxDelayMilliseconds: 50)
+            let runner = ProviderRunner(
+                transport: Self.transport,
+                environment: ["OPENAI_BASE_URL": server.openAIBaseURL, "OPENAI_API_KEY": keys],
+                prices: PriceTable(prices: [
+                    ModelPrice(
+                        model: "gpt-4o-mini", provider: .openai, input: 0.15, cachedInput: 0.075, cacheWrite: 0,
+                        output: 0.6,
+                        batchDiscount: 0.5)
+                ]), cache: cache, configuration: configuration)
+            return try await body(server, runner)
         }
     }
 

@@ -16,14 +16,8 @@ import Testing
     ) async throws -> T {
         var configuration = MockProviderServer.Configuration()
         configure(&configuration)
-        let server = try await MockProviderServer.start(configuration)
-        do {
-            let result = try await body(server, OpenAIAdapter(baseURL: server.openAIBaseURL))
-            await server.shutdown()
-            return result
-        } catch {
-            await server.shutdown()
-            throw error
+        return try await MockProviderServer.with(configuration) { server in
+            try await body(server, OpenAIAdapter(baseURL: server.openAIBaseURL))
         }
     }
 

@@ -90,6 +90,22 @@ public final class MockProviderServer: Sendable {
         try? await group.shutdownGracefully()
     }
 
+    /// Starts a server, runs `body` with it, and shuts it down whether `body`
+    /// returns or throws: the lifetime a test wants.
+    public static func with<T>(
+        _ configuration: Configuration = Configuration(), _ body: (MockProviderServer) async throws -> T
+    ) async throws -> T {
+        let server = try await start(configuration)
+        do {
+            let result = try await body(server)
+            await server.shutdown()
+            return result
+        } catch {
+            await server.shutdown()
+            throw error
+        }
+    }
+
     /// `shutdown()` for synchronous callers; blocks until the loops have stopped.
     public func shutdown() {
         try? channel.close().wait()
