@@ -90,7 +90,34 @@ enum StatusFormatter {
         return TextTable.render(header: header, rows: rows)
     }
 
-    static func json(_ jobs: [JobSummary]) -> String {
+    /// A worker whose heartbeat is older than this is shown as silent.
+    static let silentAfter: Int64 = 15_000
+
+    /// One line per `llmq work` process, with the figures of its last heartbeat.
+    static func workers(_ workers: [WorkerRecord], now: Int64) -> String {
+        var lines = ["workers:"]
+        for worker in workers {
+            var line =
+                "  \(worker.host) pid \(worker.pid), up "
+                + ProgressDisplay.duration(Double(max(0, now - worker.startedAt)) / 1000)
+            let age = now - worker.heartbeatAt
+            if age > silentAfter {
+                line += ", silent for \(ProgressDisplay.duration(Double(age) / 1000)) (stopped or stuck?)"
+            }
+            if let stats = worker.stats.flatMap({ try? JSONParser.parse($0) }).flatMap(WorkProgress.init(json:)) {
+                line +=
+                    ": \(stats.succeeded) ok, \(stats.failed) failed, " + ProgressDisplay.rates(stats) + ", "
+                    + "\(stats.inFlight) in flight, " + ProgressDisplay.cost(stats)
+                if !stats.lanes.isEmpty {
+                    line += "\n    " + stats.lanes.map(ProgressDisplay.lane).joined(separator: " · ")
+                }
+            }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ jobs: [JobSummary], workers: [WorkerRecord] = [], now: Int64 = 0) -> String {
         let list: [JSONValue] = jobs.map { job in
             .object([
                 "name": .string(job.name),
@@ -105,7 +132,17 @@ enum StatusFormatter {
                 "cost_usd": .number(job.costUSD),
             ])
         }
-        return CanonicalJSON.string(.object(["jobs": .array(list)]))
+        let workerList: [JSONValue] = workers.map { worker in
+            var object: JSONObject = [
+                "host": .string(worker.host), "pid": .int(Int64(worker.pid)),
+                "started_at": .string(iso8601(milliseconds: worker.startedAt)),
+                "heartbeat_at": .string(iso8601(milliseconds: worker.heartbeatAt)),
+                "silent": .bool(now - worker.heartbeatAt > silentAfter),
+            ]
+            if let stats = worker.stats.flatMap({ try? JSONParser.parse($0) }) { object["stats"] = stats }
+            return .object(object)
+        }
+        return CanonicalJSON.string(.object(["jobs": .array(list), "workers": .array(workerList)]))
     }
 
     static func iso8601(milliseconds: Int64) -> String {

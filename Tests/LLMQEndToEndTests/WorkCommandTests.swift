@@ -96,3 +96,107 @@ import Testing
         #expect(Set(ids).count == 12)
     }
 }
+
+/// What `llmq work` shows while it runs, and what other terminals see of it.
+@Suite(.serialized) struct WorkProgressTests {
+    @Test func offATerminalItPrintsAPlainProgressLineEveryInterval() throws {
+        let llmq = try LLMQBinary()
+        defer { llmq.cleanUp() }
+        let mock = try CallCommandTests.startMock(["--latency", "300ms"])
+        defer { mock.process.terminate() }
+        let lines = (1...16).map { #"{"custom_id":"r\#($0)","model":"gpt-4o-mini","prompt":"p\#($0)"}"# }
+        try llmq.write("p.jsonl", lines.joined(separator: "\n") + "\n")
+        #expect(try llmq.run(["submit", "p.jsonl"]).status == 0)
+        let work = try llmq.run(
+            ["work", "--concurrency", "2", "--progress-interval", "0.5"],
+            environment: ["OPENAI_BASE_URL": mock.url + "/v1", "OPENAI_API_KEY": "k"])
+        #expect(work.status == 0, "\(work.stderr)")
+        let progress = work.stderr.split(separator: "\n").filter { $0.hasPrefix("llmq work: ") }
+        #expect(progress.count >= 2, "\(work.stderr)")
+        #expect(progress.allSatisfy { $0.contains("/16 (") && $0.contains("req/s") && $0.contains("ETA") })
+        // Not a terminal: no cursor movements.
+        #expect(!work.stderr.contains("\u{1B}["))
+
+        let quiet = try llmq.run(["work", "--quiet"], environment: ["OPENAI_BASE_URL": mock.url + "/v1"])
+        #expect(quiet.status == 0)
+        #expect(quiet.stderr.isEmpty, "\(quiet.stderr)")
+    }
+
+    @Test func anUnpricedModelIsAWarningAndNeverCountedAsFree() throws {
+        let llmq = try LLMQBinary()
+        defer { llmq.cleanUp() }
+        let mock = try CallCommandTests.startMock()
+        defer { mock.process.terminate() }
+        try llmq.write("p.jsonl", #"{"custom_id":"a","model":"gpt-4o-mini","prompt":"hi"}"# + "\n")
+        try llmq.write(
+            "prices.csv",
+            "model,provider,input,cached_input,cache_write,output,batch_discount\ngpt-4o,openai,2.5,1.25,0,10,0.5\n")
+        #expect(try llmq.run(["submit", "p.jsonl", "--prices", "prices.csv"]).status == 0)
+        let work = try llmq.run(
+            ["work", "--prices", "prices.csv"],
+            environment: ["OPENAI_BASE_URL": mock.url + "/v1", "OPENAI_API_KEY": "k"])
+        #expect(work.status == 0, "\(work.stderr)")
+        #expect(work.stderr.contains("warning: no price for gpt-4o-mini"), "\(work.stderr)")
+        let line = try JSONParser.parse(
+            try llmq.read("jobs/p/results.jsonl").trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(line["cost_usd"] == .null)
+    }
+
+    @Test func followKeepsWaitingAndStatusShowsTheWorkerFromAnotherProcess() throws {
+        let llmq = try LLMQBinary()
+        defer { llmq.cleanUp() }
+        let mock = try CallCommandTests.startMock()
+        defer { mock.process.terminate() }
+        try llmq.write("a.jsonl", #"{"custom_id":"a1","model":"gpt-4o-mini","prompt":"hi"}"# + "\n")
+        #expect(try llmq.run(["submit", "a.jsonl"]).status == 0)
+
+        let work = Process()
+        work.executableURL = LLMQBinary.url
+        work.arguments = ["work", "--follow", "--quiet"]
+        work.currentDirectoryURL = llmq.directory
+        work.environment = ProcessInfo.processInfo.environment.merging([
+            "OPENAI_BASE_URL": mock.url + "/v1", "OPENAI_API_KEY": "k",
+        ]) { _, new in new }
+        work.standardError = FileHandle.nullDevice
+        try work.run()
+        defer { if work.isRunning { work.terminate() } }
+
+        /// Polls `llmq status --json` until `check` holds (or about 20 s pass).
+        func waitFor(_ check: ([String: Any]) -> Bool) throws -> [String: Any] {
+            var status: [String: Any] = [:]
+            for _ in 0..<200 {
+                status = try llmq.statusJSON()
+                if check(status) { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            return status
+        }
+        func done(_ status: [String: Any], _ job: String) -> Int {
+            let jobs = status["jobs"] as? [[String: Any]] ?? []
+            return jobs.first { $0["name"] as? String == job }?["done"] as? Int ?? 0
+        }
+        var status = try waitFor {
+            let workers = $0["workers"] as? [[String: Any]] ?? []
+            let stats = workers.first?["stats"] as? [String: Any]
+            return done($0, "a") == 1 && stats?["succeeded"] as? Int == 1
+        }
+        #expect(done(status, "a") == 1)
+        let worker = try #require((status["workers"] as? [[String: Any]])?.first)
+        #expect(worker["pid"] as? Int == Int(work.processIdentifier))
+        #expect(work.isRunning, "with --follow the worker waits for more")
+
+        // A second submission is picked up by the waiting worker.
+        try llmq.write("b.jsonl", #"{"custom_id":"b1","model":"gpt-4o-mini","prompt":"again"}"# + "\n")
+        #expect(try llmq.run(["submit", "b.jsonl"]).status == 0)
+        status = try waitFor { done($0, "b") == 1 }
+        #expect(done(status, "b") == 1)
+        let table = try llmq.run(["status"])
+        #expect(table.stdout.contains("workers:") && table.stdout.contains("pid \(work.processIdentifier)"))
+
+        kill(work.processIdentifier, SIGINT)
+        work.waitUntilExit()
+        #expect(work.terminationStatus == 0)
+        #expect((try llmq.statusJSON()["workers"] as? [[String: Any]])?.isEmpty == true)
+        #expect(try llmq.read("jobs/b/results.jsonl").split(separator: "\n").count == 1)
+    }
+}

@@ -21,6 +21,14 @@ public final class Worker: Sendable {
         public var raw = false
         /// After a stop request, how long requests in flight may take to finish.
         public var graceMilliseconds: Int64 = 30_000
+        /// Keep waiting for new submissions when nothing is left (until stopped).
+        public var follow = false
+        /// How often `onProgress` is called, and how often the heartbeat (with the
+        /// same figures) is written to the store.
+        public var progressMilliseconds: Int64 = 500
+        public var heartbeatMilliseconds: Int64 = 2_000
+        /// Called from the worker's loop with fresh figures (keep it quick).
+        public var onProgress: (@Sendable (WorkProgress) -> Void)?
 
         public init() {}
     }
@@ -30,7 +38,11 @@ public final class Worker: Sendable {
         public var succeeded = 0
         public var failed = 0
         public var cached = 0
+        /// Known cost; answers of `unpricedModels` are not in it.
         public var costUSD = 0.0
+        public var tokens = 0
+        public var unpriced = 0
+        public var unpricedModels: Set<String> = []
     }
 
     let store: any QueueStore
@@ -88,8 +100,10 @@ public final class Worker: Sendable {
         var lastRenewal = Self.now()
         var stopDeadline: Int64?
         var lastExport: Int64 = 0
+        var reporter = ProgressReporter(worker: self)
         while true {
             total = Self.add(total, try flush(&exporters, lastExport: &lastExport))
+            try await reporter.tick(total, inFlight: inFlight.load(ordering: .relaxed))
             let running = inFlight.load(ordering: .acquiring)
             if stopRequested.load(ordering: .acquiring) {
                 let deadline = stopDeadline ?? Self.now() + configuration.graceMilliseconds
@@ -112,17 +126,20 @@ public final class Worker: Sendable {
                     tasks.withLock { $0[request.id] = Task { await self.process(request) } }
                 }
             }
+            var idle = false
             if claimed.isEmpty && running == 0 && pending.withLock({ $0.isEmpty }) {
                 let jobs = try store.jobs().filter { configuration.jobs?.contains($0.name) ?? true }
-                if jobs.allSatisfy({ $0.queued == 0 && $0.running == 0 }) { break }
+                idle = jobs.allSatisfy { $0.queued == 0 && $0.running == 0 }
+                if idle && !configuration.follow { break }
             }
             if Self.now() - lastRenewal > configuration.leaseMilliseconds / 3 {
                 try store.renewLeases(owner: owner, leaseMilliseconds: configuration.leaseMilliseconds)
                 lastRenewal = Self.now()
             }
-            try await Task.sleep(for: .milliseconds(claimed.isEmpty ? 20 : 2))
+            try await Task.sleep(for: .milliseconds(idle ? 250 : claimed.isEmpty ? 20 : 2))
         }
         total = Self.add(total, try flush(&exporters, lastExport: &lastExport, force: true))
+        try await reporter.tick(total, inFlight: 0, force: true)
         return total
     }
 
@@ -142,7 +159,8 @@ public final class Worker: Sendable {
     static func add(_ a: Summary, _ b: Summary) -> Summary {
         Summary(
             succeeded: a.succeeded + b.succeeded, failed: a.failed + b.failed, cached: a.cached + b.cached,
-            costUSD: a.costUSD + b.costUSD)
+            costUSD: a.costUSD + b.costUSD, tokens: a.tokens + b.tokens, unpriced: a.unpriced + b.unpriced,
+            unpricedModels: a.unpricedModels.union(b.unpricedModels))
     }
 
     /// Sends one request and queues its outcome for the next group commit.
@@ -174,6 +192,11 @@ public final class Worker: Sendable {
             summary.succeeded = 1
             summary.cached = result.cached ? 1 : 0
             summary.costUSD = result.costUSD ?? 0
+            summary.tokens = result.answer.usage.totalTokens
+            if result.costUSD == nil {
+                summary.unpriced = 1
+                summary.unpricedModels = [claimed.model]
+            }
         } catch is CancellationError {
             // Our own shutdown: back to the queue, the attempt does not count.
             outcome = .retry(notBefore: 0, refundAttempt: true, error: nil)
@@ -207,12 +230,72 @@ public final class Worker: Sendable {
         let jobs = try configuration.jobs ?? store.jobs().map(\.name)
         for job in jobs {
             if exporters[job] == nil {
-                let exporter = JobExporter(store: store, home: home, job: job)
-                try exporter.recover(files: OutputLines.files)
-                exporters[job] = exporter
+                exporters[job] = JobExporter(store: store, home: home, job: job, files: OutputLines.files)
             }
             try exporters[job]!.exportPending { OutputLines.lines(for: $0, prices: self.prices) }
         }
         return summary
+    }
+}
+
+/// Gathers the worker's figures every `progressMilliseconds` for `onProgress`, and
+/// records them with the heartbeat every `heartbeatMilliseconds`.
+struct ProgressReporter {
+    let worker: Worker
+    let startedAt = Worker.now()
+    var lastProgress: Int64 = 0
+    var lastHeartbeat: Int64 = 0
+    var meter = RateMeter()
+
+    init(worker: Worker) { self.worker = worker }
+
+    mutating func tick(_ summary: Worker.Summary, inFlight: Int, force: Bool = false) async throws {
+        let configuration = worker.configuration
+        let now = Worker.now()
+        let progressDue = configuration.onProgress != nil && now - lastProgress >= configuration.progressMilliseconds
+        let heartbeatDue = now - lastHeartbeat >= configuration.heartbeatMilliseconds
+        guard force || progressDue || heartbeatDue else { return }
+        let progress = try await figures(summary, inFlight: inFlight, now: now)
+        if force || progressDue {
+            lastProgress = now
+            configuration.onProgress?(progress)
+        }
+        if heartbeatDue && !force {
+            lastHeartbeat = now
+            try worker.store.heartbeat(
+                WorkerRecord(
+                    owner: worker.owner, host: ProcessInfo.processInfo.hostName, pid: getpid(), startedAt: startedAt,
+                    heartbeatAt: now, stats: CanonicalJSON.string(progress.json)))
+        }
+    }
+
+    mutating func figures(_ summary: Worker.Summary, inFlight: Int, now: Int64) async throws -> WorkProgress {
+        var progress = WorkProgress()
+        progress.elapsedSeconds = Double(now - startedAt) / 1000
+        progress.succeeded = summary.succeeded
+        progress.failed = summary.failed
+        progress.cached = summary.cached
+        progress.costUSD = summary.costUSD
+        progress.unpriced = summary.unpriced
+        progress.tokens = summary.tokens
+        let rates = meter.record(
+            time: Double(now) / 1000, requests: summary.succeeded + summary.failed, tokens: summary.tokens)
+        progress.requestsPerSecond = rates.requests
+        progress.tokensPerSecond = rates.tokens
+        progress.inFlight = inFlight
+        for job in try worker.store.jobs() where worker.configuration.jobs?.contains(job.name) ?? true {
+            progress.total += job.total
+            progress.finished += job.done + job.failed + job.cancelled
+            progress.remaining += job.queued + job.running
+        }
+        let clock = ProviderRunner.milliseconds()
+        for lane in worker.runner.lanes() {
+            let stats = await lane.stats
+            progress.lanes.append(
+                WorkProgress.LaneFigures(
+                    name: lane.name, window: stats.window, inFlight: stats.inFlight, rateLimited: stats.congestions,
+                    pausedMilliseconds: Int64(max(0, stats.pausedUntil - clock))))
+        }
+        return progress
     }
 }

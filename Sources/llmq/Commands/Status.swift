@@ -13,7 +13,7 @@ extension LLMQ {
 
         @Flag(
             help:
-                "Print JSON: {\"jobs\":[{\"name\",\"total\",\"queued\",\"running\",\"done\",\"failed\",\"cancelled\",\"cost_usd\",…}]}."
+                "Print JSON: {\"jobs\":[{\"name\",\"total\",\"queued\",\"running\",\"done\",\"failed\",\"cancelled\",\"cost_usd\",…}],\"workers\":[…]}."
         )
         var json = false
 
@@ -22,6 +22,7 @@ extension LLMQ {
         func run() throws {
             let home = QueueHome.resolve(option: homeOptions.home)
             var jobs: [JobSummary] = []
+            var workers: [WorkerRecord] = []
             if home.hasQueue {
                 let store = try SQLiteQueueStore(home: home)
                 if let job {
@@ -35,10 +36,17 @@ extension LLMQ {
                 } else {
                     jobs = try store.jobs()
                 }
+                workers = try store.workers()
             } else if let job {
                 throw ValidationError("no job named \"\(job)\": there is no queue in \(home.path) yet")
             }
-            print(json ? StatusFormatter.json(jobs) : StatusFormatter.table(jobs, home: home))
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            if json {
+                print(StatusFormatter.json(jobs, workers: workers, now: now))
+            } else {
+                print(StatusFormatter.table(jobs, home: home))
+                if !workers.isEmpty { print("\n" + StatusFormatter.workers(workers, now: now)) }
+            }
         }
     }
 }

@@ -27,8 +27,14 @@ extension LLMQ {
         @Flag(help: "Keep each provider's own response body in results.jsonl.")
         var raw = false
 
-        @Flag(help: "Print nothing but errors.")
+        @Flag(help: "When nothing is left, wait for new submissions instead of exiting (stop with Ctrl-C).")
+        var follow = false
+
+        @Flag(help: "Print nothing but errors and warnings (no progress, no summary).")
         var quiet = false
+
+        @Option(help: "Seconds between progress lines when stderr is not a terminal.")
+        var progressInterval = 5.0
 
         @OptionGroup var cacheOptions: CacheOptions
 
@@ -39,6 +45,7 @@ extension LLMQ {
         func validate() throws {
             guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
             guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+            guard progressInterval > 0 else { throw ValidationError("--progress-interval must be above 0") }
         }
 
         func run() throws {
@@ -61,20 +68,30 @@ extension LLMQ {
             configuration.jobs = job.isEmpty ? nil : job
             configuration.useCache = !cacheOptions.noCache
             configuration.raw = raw
+            configuration.follow = follow
+            let display = ProgressDisplay(quiet: quiet, plainInterval: progressInterval)
+            configuration.onProgress = { display.update($0) }
             let worker = Worker(store: store, runner: runner, home: home, prices: table, configuration: configuration)
             let signals = ShutdownSignals(
                 first: {
-                    FileHandle.standardError.write(
-                        Data("stopping: finishing requests in flight (Ctrl-C again to stop at once)\n".utf8))
+                    display.message("stopping: finishing requests in flight (Ctrl-C again to stop at once)")
                     worker.requestStop()
                 },
                 second: {
                     try? worker.abandon()
-                    FileHandle.standardError.write(Data("stopped; unfinished requests are back in the queue\n".utf8))
+                    display.message("stopped; unfinished requests are back in the queue")
                     Foundation.exit(130)
                 })
             defer { signals.cancel() }
             let summary = try runBlocking { try await worker.run() }
+            display.finish()
+            if !summary.unpricedModels.isEmpty {
+                FileHandle.standardError.write(
+                    Data(
+                        ("warning: no price for " + summary.unpricedModels.sorted().joined(separator: ", ")
+                            + " in the price table: the cost of \(summary.unpriced) answers is unknown and not "
+                            + "counted (add the model to prices.csv, or pass --prices FILE)\n").utf8))
+            }
             if !quiet {
                 let jobs = job.isEmpty ? try store.jobs().map(\.name) : job
                 FileHandle.standardError.write(
