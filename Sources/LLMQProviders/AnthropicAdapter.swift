@@ -153,10 +153,10 @@ public struct AnthropicAdapter: ProviderAdapter {
     }
 
     func rateLimits(_ headers: HTTPHeaders, now: Date) -> RateLimitInfo {
-        let formatter = ISO8601DateFormatter()
+        let nowMilliseconds = now.timeIntervalSince1970 * 1000
         func untilReset(_ name: String) -> Int64? {
-            guard let text = headers[name], let date = formatter.date(from: text) else { return nil }
-            return max(0, Int64((date.timeIntervalSince(now) * 1000).rounded(.up)))
+            guard let text = headers[name], let reset = ISOTime.milliseconds(text) else { return nil }
+            return max(0, Int64((Double(reset) - nowMilliseconds).rounded(.up)))
         }
         return RateLimitInfo(
             remainingRequests: headers["anthropic-ratelimit-requests-remaining"].flatMap { Int($0) },

@@ -117,6 +117,12 @@ public protocol QueueStore: Sendable {
     /// completion, whether it was applied (false: the lease was lost, drop it).
     func finish(_ completions: [Completion], owner: String) throws -> [Bool]
 
+    /// `finish` then `claim`, in one transaction: the worker's loop does both each
+    /// turn, and one commit instead of two halves what is written to the journal.
+    func finishAndClaim(
+        _ completions: [Completion], owner: String, limit: Int, leaseMilliseconds: Int64, jobs: [String]?
+    ) throws -> (applied: [Bool], claimed: [ClaimedRequest])
+
     /// Puts `owner`'s running requests back in the queue, refunding their attempt
     /// when `refundAttempt` (our own shutdown) and not otherwise (a dead worker).
     /// Returns how many.

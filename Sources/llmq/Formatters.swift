@@ -146,8 +146,7 @@ enum StatusFormatter {
     }
 
     static func iso8601(milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+        ISOTime.string(milliseconds: milliseconds)
     }
 }
 

@@ -31,7 +31,7 @@ public enum OutputLines {
         line["latency_ms"] = result["latency_ms"] ?? .null
         if let raw = result["raw"] { line["raw"] = raw }
 
-        let time = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(request.finishedAt) / 1000))
+        let time = ISOTime.string(milliseconds: request.finishedAt)
         var entry: JSONObject = [
             "time": .string(time), "custom_id": .string(request.customID),
             "provider": .string(request.provider.rawValue), "model": .string(request.model),

@@ -55,11 +55,14 @@ public final class Worker: Sendable {
     private let inFlight = Atomic<Int>(0)
     private let stopRequested = Atomic<Bool>(false)
     private let tasks = Mutex<[Int64: Task<Void, Never>]>([:])
+    /// Wakes the claim loop when a request finishes (or a stop is asked for).
+    private let wake = WakeSignal()
 
     /// Stops claiming; requests in flight may finish for `graceMilliseconds`, then
     /// the rest go back to the queue with their attempt refunded. Safe from any thread.
     public func requestStop() {
         stopRequested.store(true, ordering: .releasing)
+        wake.signal()
     }
 
     /// Puts everything this worker holds back in the queue at once, attempts
@@ -83,7 +86,7 @@ public final class Worker: Sendable {
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
-    /// Milliseconds between exports while working.
+    /// Milliseconds between exports while working (each export fsyncs the files).
     static let exportInterval: Int64 = 200
 
     /// Works until nothing is left to do in the chosen jobs.
@@ -95,36 +98,44 @@ public final class Worker: Sendable {
                 owner: owner, host: ProcessInfo.processInfo.hostName, pid: getpid(), startedAt: Self.now(),
                 heartbeatAt: Self.now()))
         defer { try? store.removeWorker(owner: owner) }
-        var exporters: [String: JobExporter] = [:]
         var total = Summary()
         var lastRenewal = Self.now()
         var stopDeadline: Int64?
-        var lastExport: Int64 = 0
         var reporter = ProgressReporter(worker: self)
+        let exports = ExportLoop(
+            store: store, home: home, jobs: configuration.jobs, intervalMilliseconds: Self.exportInterval
+        ) { OutputLines.lines(for: $0, prices: self.prices) }
+        exports.start()
+        defer { exports.halt() }
         while true {
-            total = Self.add(total, try flush(&exporters, lastExport: &lastExport))
-            try await reporter.tick(total, inFlight: inFlight.load(ordering: .relaxed))
+            if let error = exports.error { throw error }
+            let stopping = stopRequested.load(ordering: .acquiring)
             let running = inFlight.load(ordering: .acquiring)
-            if stopRequested.load(ordering: .acquiring) {
+            // One transaction a turn: the outcomes gathered so far (a group commit)
+            // and a claim for the free slots.
+            let batch = pending.withLock { pending in
+                defer { pending.removeAll(keepingCapacity: true) }
+                return pending
+            }
+            let (applied, claimed) = try store.finishAndClaim(
+                batch.map(\.0), owner: owner, limit: stopping ? 0 : configuration.concurrency - running,
+                leaseMilliseconds: configuration.leaseMilliseconds, jobs: configuration.jobs)
+            for (index, item) in batch.enumerated() where applied[index] { total = Self.add(total, item.1) }
+            for request in claimed {
+                inFlight.add(1, ordering: .relaxed)
+                tasks.withLock { $0[request.id] = Task { await self.process(request) } }
+            }
+            try await reporter.tick(total, inFlight: inFlight.load(ordering: .relaxed))
+            if stopping {
                 let deadline = stopDeadline ?? Self.now() + configuration.graceMilliseconds
                 stopDeadline = deadline
-                if running == 0 { break }
+                if inFlight.load(ordering: .acquiring) == 0 && pending.withLock({ $0.isEmpty }) { break }
                 if Self.now() >= deadline {
                     // Cancelled requests go back to the queue, their attempt refunded.
                     for task in tasks.withLock({ Array($0.values) }) { task.cancel() }
                 }
-                try await Task.sleep(for: .milliseconds(10))
+                await wake.wait(milliseconds: 10)
                 continue
-            }
-            var claimed: [ClaimedRequest] = []
-            if running < configuration.concurrency {
-                claimed = try store.claim(
-                    limit: configuration.concurrency - running, owner: owner,
-                    leaseMilliseconds: configuration.leaseMilliseconds, jobs: configuration.jobs)
-                for request in claimed {
-                    inFlight.add(1, ordering: .relaxed)
-                    tasks.withLock { $0[request.id] = Task { await self.process(request) } }
-                }
             }
             var idle = false
             if claimed.isEmpty && running == 0 && pending.withLock({ $0.isEmpty }) {
@@ -136,9 +147,12 @@ public final class Worker: Sendable {
                 try store.renewLeases(owner: owner, leaseMilliseconds: configuration.leaseMilliseconds)
                 lastRenewal = Self.now()
             }
-            try await Task.sleep(for: .milliseconds(idle ? 250 : claimed.isEmpty ? 20 : 2))
+            // Until enough requests finished to refill in a batch (or 2 ms passed
+            // with any in flight), or a retry may be due.
+            await wake.wait(milliseconds: idle ? 250 : inFlight.load(ordering: .relaxed) > 0 ? 2 : 20)
         }
-        total = Self.add(total, try flush(&exporters, lastExport: &lastExport, force: true))
+        total = Self.add(total, try flush())
+        try exports.stop()
         try await reporter.tick(total, inFlight: 0, force: true)
         return total
     }
@@ -208,14 +222,16 @@ public final class Worker: Sendable {
             outcome = .failed(error: CanonicalJSON.string(.object(object)))
             summary.failed = 1
         }
-        pending.withLock { $0.append((Completion(id: claimed.id, outcome: outcome), summary)) }
+        let waiting = pending.withLock {
+            $0.append((Completion(id: claimed.id, outcome: outcome), summary))
+            return $0.count
+        }
+        // Refill in small batches: one claim and one commit per eighth of the slots.
+        if waiting >= max(1, configuration.concurrency / 8) { wake.signal() }
     }
 
-    /// Writes the outcomes gathered so far in one transaction; every
-    /// `exportInterval` (and when `force`d), exports what finished. Exports are
-    /// batched because each one fsyncs the job's files.
-    func flush(_ exporters: inout [String: JobExporter], lastExport: inout Int64, force: Bool = false) throws -> Summary
-    {
+    /// Writes the outcomes gathered so far in one transaction (a group commit).
+    func flush() throws -> Summary {
         let batch = pending.withLock { pending in
             defer { pending.removeAll(keepingCapacity: true) }
             return pending
@@ -224,15 +240,6 @@ public final class Worker: Sendable {
         if !batch.isEmpty {
             let applied = try store.finish(batch.map(\.0), owner: owner)
             for (index, item) in batch.enumerated() where applied[index] { summary = Self.add(summary, item.1) }
-        }
-        guard force || Self.now() - lastExport >= Self.exportInterval else { return summary }
-        lastExport = Self.now()
-        let jobs = try configuration.jobs ?? store.jobs().map(\.name)
-        for job in jobs {
-            if exporters[job] == nil {
-                exporters[job] = JobExporter(store: store, home: home, job: job, files: OutputLines.files)
-            }
-            try exporters[job]!.exportPending { OutputLines.lines(for: $0, prices: self.prices) }
         }
         return summary
     }

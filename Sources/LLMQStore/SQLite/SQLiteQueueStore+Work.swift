@@ -14,51 +14,80 @@ extension SQLiteQueueStore {
         guard limit > 0 else { return [] }
         if let jobs, jobs.isEmpty { return [] }
         return try write { db, now in
-            var arguments: [(any DatabaseValueConvertible)?] = [owner, now + leaseMilliseconds, now, now, now]
-            var jobFilter = ""
-            if let jobs {
-                jobFilter =
-                    " AND job_id IN (SELECT id FROM jobs WHERE name IN ("
-                    + Array(repeating: "?", count: jobs.count).joined(separator: ", ") + "))"
-                arguments += jobs.map { $0 as (any DatabaseValueConvertible)? }
-            }
-            arguments.append(limit)
-            // The claim index is (priority, not_before, id) over queued rows: fresh
-            // requests (not_before 0) go out in input order, retries when they are due.
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    UPDATE requests
-                    SET state = 'running', attempt = attempt + 1, lease_owner = ?, lease_expires_at = ?,
-                        started_at = COALESCE(started_at, ?), updated_at = ?
-                    WHERE id IN (
-                        SELECT id FROM requests
-                        WHERE state = 'queued' AND not_before <= ?\(jobFilter)
-                        ORDER BY priority, not_before, id LIMIT ?)
-                    RETURNING id, job_id, custom_id, provider, model, cache_key, request, attempt, line, priority
-                    """, arguments: StatementArguments(arguments))
-            guard !rows.isEmpty else { return [] }
-            let names = try jobNames(db)
             var deltas = CounterDeltas()
-            var claimed: [ClaimedRequest] = []
-            claimed.reserveCapacity(rows.count)
-            for row in rows {
-                let jobID: Int64 = row["job_id"]
-                deltas.move(jobID, from: .queued, to: .running)
-                let providerName: String = row["provider"]
-                let key: Data = row["cache_key"]
-                let request: Data = row["request"]
-                claimed.append(
-                    ClaimedRequest(
-                        id: row["id"], job: names[jobID] ?? "", customID: row["custom_id"],
-                        provider: Provider(rawValue: providerName) ?? .openaiCompatible, model: row["model"],
-                        cacheKey: CacheKey(bytes: key) ?? CacheKey(of: [UInt8](request)), request: [UInt8](request),
-                        attempt: row["attempt"], line: row["line"], priority: row["priority"]))
-            }
+            let claimed = try claimRows(
+                db, now: now, limit: limit, owner: owner, leaseMilliseconds: leaseMilliseconds, jobs: jobs,
+                deltas: &deltas)
             try deltas.apply(db, now: now)
-            // RETURNING gives no order; hand requests out in the order they were picked.
-            return claimed.sorted { ($0.priority, $0.id) < ($1.priority, $1.id) }
+            return claimed
         }
+    }
+
+    public func finishAndClaim(
+        _ completions: [Completion], owner: String, limit: Int, leaseMilliseconds: Int64, jobs: [String]?
+    ) throws -> (applied: [Bool], claimed: [ClaimedRequest]) {
+        let claiming = limit > 0 && jobs?.isEmpty != true
+        guard !completions.isEmpty || claiming else { return ([], []) }
+        return try write { db, now in
+            var deltas = CounterDeltas()
+            let applied = try finishRows(db, now: now, completions, owner: owner, deltas: &deltas)
+            let claimed =
+                claiming
+                ? try claimRows(
+                    db, now: now, limit: limit, owner: owner, leaseMilliseconds: leaseMilliseconds, jobs: jobs,
+                    deltas: &deltas) : []
+            try deltas.apply(db, now: now)
+            return (applied, claimed)
+        }
+    }
+
+    /// The claim's statement, inside the caller's transaction.
+    private func claimRows(
+        _ db: Database, now: Int64, limit: Int, owner: String, leaseMilliseconds: Int64, jobs: [String]?,
+        deltas: inout CounterDeltas
+    ) throws -> [ClaimedRequest] {
+        var arguments: [(any DatabaseValueConvertible)?] = [owner, now + leaseMilliseconds, now, now, now]
+        var jobFilter = ""
+        if let jobs {
+            jobFilter =
+                " AND job_id IN (SELECT id FROM jobs WHERE name IN ("
+                + Array(repeating: "?", count: jobs.count).joined(separator: ", ") + "))"
+            arguments += jobs.map { $0 as (any DatabaseValueConvertible)? }
+        }
+        arguments.append(limit)
+        // The claim index is (priority, not_before, id) over queued rows: fresh
+        // requests (not_before 0) go out in input order, retries when they are due.
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                UPDATE requests
+                SET state = 'running', attempt = attempt + 1, lease_owner = ?, lease_expires_at = ?,
+                    started_at = COALESCE(started_at, ?), updated_at = ?
+                WHERE id IN (
+                    SELECT id FROM requests
+                    WHERE state = 'queued' AND not_before <= ?\(jobFilter)
+                    ORDER BY priority, not_before, id LIMIT ?)
+                RETURNING id, job_id, custom_id, provider, model, cache_key, request, attempt, line, priority
+                """, arguments: StatementArguments(arguments))
+        guard !rows.isEmpty else { return [] }
+        let names = try jobNames(db)
+        var claimed: [ClaimedRequest] = []
+        claimed.reserveCapacity(rows.count)
+        for row in rows {
+            let jobID: Int64 = row["job_id"]
+            deltas.move(jobID, from: .queued, to: .running)
+            let providerName: String = row["provider"]
+            let key: Data = row["cache_key"]
+            let request: Data = row["request"]
+            claimed.append(
+                ClaimedRequest(
+                    id: row["id"], job: names[jobID] ?? "", customID: row["custom_id"],
+                    provider: Provider(rawValue: providerName) ?? .openaiCompatible, model: row["model"],
+                    cacheKey: CacheKey(bytes: key) ?? CacheKey(of: [UInt8](request)), request: [UInt8](request),
+                    attempt: row["attempt"], line: row["line"], priority: row["priority"]))
+        }
+        // RETURNING gives no order; hand requests out in the order they were picked.
+        return claimed.sorted { ($0.priority, $0.id) < ($1.priority, $1.id) }
     }
 
     @discardableResult
@@ -74,56 +103,64 @@ extension SQLiteQueueStore {
     public func finish(_ completions: [Completion], owner: String) throws -> [Bool] {
         guard !completions.isEmpty else { return [] }
         return try write { db, now in
-            let succeed = try db.cachedStatement(
-                sql: """
-                    UPDATE requests
-                    SET state = 'done', result = ?, usage = ?, cost_usd = ?, error = NULL, lease_owner = NULL,
-                        lease_expires_at = NULL, finished_at = ?, updated_at = ?
-                    WHERE id = ? AND state = 'running' AND lease_owner = ?
-                    RETURNING job_id
-                    """)
-            let fail = try db.cachedStatement(
-                sql: """
-                    UPDATE requests
-                    SET state = 'failed', error = ?, lease_owner = NULL, lease_expires_at = NULL, finished_at = ?,
-                        updated_at = ?
-                    WHERE id = ? AND state = 'running' AND lease_owner = ?
-                    RETURNING job_id
-                    """)
-            let retry = try db.cachedStatement(
-                sql: """
-                    UPDATE requests
-                    SET state = 'queued', not_before = ?, attempt = attempt - ?, error = COALESCE(?, error),
-                        lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
-                    WHERE id = ? AND state = 'running' AND lease_owner = ?
-                    RETURNING job_id
-                    """)
             var deltas = CounterDeltas()
-            var applied: [Bool] = []
-            applied.reserveCapacity(completions.count)
-            for completion in completions {
-                let jobID: Int64?
-                switch completion.outcome {
-                case .succeeded(let result, let usage, let cost):
-                    jobID = try Int64.fetchOne(
-                        succeed, arguments: [result, usage, cost, now, now, completion.id, owner])
-                    if let jobID {
-                        deltas.move(jobID, from: .running, to: .done)
-                        deltas.addCost(jobID, cost ?? 0)
-                    }
-                case .failed(let error):
-                    jobID = try Int64.fetchOne(fail, arguments: [error, now, now, completion.id, owner])
-                    if let jobID { deltas.move(jobID, from: .running, to: .failed) }
-                case .retry(let notBefore, let refund, let error):
-                    jobID = try Int64.fetchOne(
-                        retry, arguments: [notBefore, refund ? 1 : 0, error, now, completion.id, owner])
-                    if let jobID { deltas.move(jobID, from: .running, to: .queued) }
-                }
-                applied.append(jobID != nil)
-            }
+            let applied = try finishRows(db, now: now, completions, owner: owner, deltas: &deltas)
             try deltas.apply(db, now: now)
             return applied
         }
+    }
+
+    /// The outcomes' statements, inside the caller's transaction.
+    private func finishRows(
+        _ db: Database, now: Int64, _ completions: [Completion], owner: String, deltas: inout CounterDeltas
+    ) throws -> [Bool] {
+        let succeed = try db.cachedStatement(
+            sql: """
+                UPDATE requests
+                SET state = 'done', result = ?, usage = ?, cost_usd = ?, error = NULL, lease_owner = NULL,
+                    lease_expires_at = NULL, finished_at = ?, updated_at = ?
+                WHERE id = ? AND state = 'running' AND lease_owner = ?
+                RETURNING job_id
+                """)
+        let fail = try db.cachedStatement(
+            sql: """
+                UPDATE requests
+                SET state = 'failed', error = ?, lease_owner = NULL, lease_expires_at = NULL, finished_at = ?,
+                    updated_at = ?
+                WHERE id = ? AND state = 'running' AND lease_owner = ?
+                RETURNING job_id
+                """)
+        let retry = try db.cachedStatement(
+            sql: """
+                UPDATE requests
+                SET state = 'queued', not_before = ?, attempt = attempt - ?, error = COALESCE(?, error),
+                    lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+                WHERE id = ? AND state = 'running' AND lease_owner = ?
+                RETURNING job_id
+                """)
+        var applied: [Bool] = []
+        applied.reserveCapacity(completions.count)
+        for completion in completions {
+            let jobID: Int64?
+            switch completion.outcome {
+            case .succeeded(let result, let usage, let cost):
+                jobID = try Int64.fetchOne(
+                    succeed, arguments: [result, usage, cost, now, now, completion.id, owner])
+                if let jobID {
+                    deltas.move(jobID, from: .running, to: .done)
+                    deltas.addCost(jobID, cost ?? 0)
+                }
+            case .failed(let error):
+                jobID = try Int64.fetchOne(fail, arguments: [error, now, now, completion.id, owner])
+                if let jobID { deltas.move(jobID, from: .running, to: .failed) }
+            case .retry(let notBefore, let refund, let error):
+                jobID = try Int64.fetchOne(
+                    retry, arguments: [notBefore, refund ? 1 : 0, error, now, completion.id, owner])
+                if let jobID { deltas.move(jobID, from: .running, to: .queued) }
+            }
+            applied.append(jobID != nil)
+        }
+        return applied
     }
 
     @discardableResult

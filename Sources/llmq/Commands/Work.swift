@@ -59,6 +59,10 @@ extension LLMQ {
             var runnerConfiguration = ProviderRunner.Configuration()
             runnerConfiguration.retry.maxAttempts = maxAttempts
             runnerConfiguration.window.maximum = Double(concurrency)
+            // Start at what the user asked for: the first 429 halves the window, and
+            // from then on it grows back carefully. Starting low and doubling per
+            // round trip left most of a 1,024-slot window unused for seconds.
+            runnerConfiguration.window.initial = Double(concurrency)
             let runner = ProviderRunner(
                 transport: CurlTransport(), prices: table,
                 cache: try cacheOptions.open(home: home),
