@@ -156,4 +156,38 @@ public protocol QueueStore: Sendable {
 
     /// Forgets a worker (after it stopped, or after its leases were released).
     func removeWorker(owner: String) throws
+
+    // MARK: Manage: results, retry, cancel
+
+    /// Hands every finished (done or failed) request of `job` to `body`, in input
+    /// order (by line, then id), at most `pageSize` at a time, all read from one
+    /// snapshot of the queue, so memory stays flat on any size. Returns the job's
+    /// counts as of that snapshot, or nil (and calls nothing) if there is no such job.
+    func finishedRequests(job: String, pageSize: Int, _ body: ([FinishedRequest]) throws -> Void) throws
+        -> JobSummary?
+
+    /// Puts `job`'s failed requests back in the queue, and its cancelled ones too
+    /// when `includeCancelled`, in one transaction: attempts start again from 0, the
+    /// error is cleared, and each is marked not exported, so its new outcome is
+    /// appended to the job's files. Running requests are left alone. Returns how
+    /// many moved, or nil if there is no such job.
+    func retry(job: String, includeCancelled: Bool) throws -> Requeued?
+
+    /// Cancels `job`'s queued requests (those waiting for a retry too), in one
+    /// transaction; running requests are left to finish. A cancelled request is
+    /// never claimed. Returns how many, or nil if there is no such job.
+    func cancel(job: String) throws -> Int?
+}
+
+/// How many requests `QueueStore.retry` put back in the queue, by former state.
+public struct Requeued: Sendable, Equatable {
+    public var failed: Int
+    public var cancelled: Int
+
+    public var total: Int { failed + cancelled }
+
+    public init(failed: Int = 0, cancelled: Int = 0) {
+        self.failed = failed
+        self.cancelled = cancelled
+    }
 }

@@ -12,10 +12,14 @@ struct LLMQ: ParsableCommand {
         discussion: """
             llmq submit prompts.jsonl     validate and enqueue a JSONL file as a job
             llmq status                   show every job's progress and cost
+            llmq results JOB --out FILE   write a job's outcomes in input order
             llmq call "PROMPT" --model M  send one request (checks keys, base URLs, prices)
             """,
         version: "0.1.0",
-        subcommands: [Submit.self, Work.self, Status.self, Call.self, Mock.self, Cache.self, Prices.self]
+        subcommands: [
+            Submit.self, Work.self, Status.self, Results.self, Retry.self, Cancel.self, Call.self, Mock.self,
+            Cache.self, Prices.self,
+        ]
     )
 }
 
@@ -23,6 +27,28 @@ struct LLMQ: ParsableCommand {
 struct HomeOptions: ParsableArguments {
     @Option(name: .long, help: "Folder of the queue state (default: $LLMQ_HOME, else ./jobs).")
     var home: String?
+}
+
+extension HomeOptions {
+    /// The home and its queue, for a command on one job; a clear error naming the
+    /// home and its jobs if there is no such job.
+    func openStore(job: String) throws -> (QueueHome, SQLiteQueueStore) {
+        let home = QueueHome.resolve(option: self.home)
+        guard home.hasQueue else {
+            throw ValidationError("no job named \"\(job)\": there is no queue in \(home.path) yet")
+        }
+        let store = try SQLiteQueueStore(home: home)
+        guard try store.job(named: job) != nil else { throw unknownJob(job, home: home, store: store) }
+        return (home, store)
+    }
+
+    /// The error for a job the queue does not hold.
+    func unknownJob(_ job: String, home: QueueHome, store: some QueueStore) -> ValidationError {
+        let known = (try? store.jobs().map(\.name)) ?? []
+        return ValidationError(
+            "no job named \"\(job)\" in \(home.path)"
+                + (known.isEmpty ? "" : "; jobs: " + known.joined(separator: ", ")))
+    }
 }
 
 /// The price table option, shared by every command that prices something.

@@ -13,24 +13,9 @@ public enum OutputLines {
     public static func lines(for request: FinishedRequest, prices: PriceTable?) -> JobExporter.Lines {
         let result = request.result.flatMap { try? JSONParser.parse($0) }
         let usage = request.usage.flatMap { try? JSONParser.parse($0) }.flatMap(Usage.init(json:)) ?? Usage()
-        var line: JSONObject = [
-            "custom_id": .string(request.customID), "status": .string(request.state == .done ? "ok" : "failed"),
-            "model": .string(request.model), "provider": .string(request.provider.rawValue),
-            "attempts": .int(Int64(request.attempt)),
-        ]
-        guard request.state == .done, let result else {
-            line["error"] = request.error.flatMap { try? JSONParser.parse($0) } ?? .null
-            return [results: [.object(line)]]
-        }
+        let line = resultLine(for: request, result: result, usage: usage)
+        guard request.state == .done, let result else { return [results: [line]] }
         let cached = result["cached"] == .bool(true)
-        line["text"] = result["text"] ?? .string("")
-        line["finish_reason"] = result["finish_reason"] ?? .null
-        line["usage"] = usage.json
-        line["cost_usd"] = request.costUSD.map { .number($0) } ?? .null
-        line["cached"] = .bool(cached)
-        line["latency_ms"] = result["latency_ms"] ?? .null
-        if let raw = result["raw"] { line["raw"] = raw }
-
         let time = ISOTime.string(milliseconds: request.finishedAt)
         var entry: JSONObject = [
             "time": .string(time), "custom_id": .string(request.customID),
@@ -50,6 +35,33 @@ public enum OutputLines {
             entry["price_output"] = .number(price.output)
         }
         if cached { entry["saved_usd"] = result["saved_usd"] ?? .null }
-        return [results: [.object(line)], ledger: [.object(entry)]]
+        return [results: [line], ledger: [.object(entry)]]
+    }
+
+    /// The results.jsonl line of a finished request (`llmq results` writes the same).
+    public static func resultLine(for request: FinishedRequest) -> JSONValue {
+        resultLine(
+            for: request, result: request.result.flatMap { try? JSONParser.parse($0) },
+            usage: request.usage.flatMap { try? JSONParser.parse($0) }.flatMap(Usage.init(json:)) ?? Usage())
+    }
+
+    static func resultLine(for request: FinishedRequest, result: JSONValue?, usage: Usage) -> JSONValue {
+        var line: JSONObject = [
+            "custom_id": .string(request.customID), "status": .string(request.state == .done ? "ok" : "failed"),
+            "model": .string(request.model), "provider": .string(request.provider.rawValue),
+            "attempts": .int(Int64(request.attempt)),
+        ]
+        guard request.state == .done, let result else {
+            line["error"] = request.error.flatMap { try? JSONParser.parse($0) } ?? .null
+            return .object(line)
+        }
+        line["text"] = result["text"] ?? .string("")
+        line["finish_reason"] = result["finish_reason"] ?? .null
+        line["usage"] = usage.json
+        line["cost_usd"] = request.costUSD.map { .number($0) } ?? .null
+        line["cached"] = .bool(result["cached"] == .bool(true))
+        line["latency_ms"] = result["latency_ms"] ?? .null
+        if let raw = result["raw"] { line["raw"] = raw }
+        return .object(line)
     }
 }

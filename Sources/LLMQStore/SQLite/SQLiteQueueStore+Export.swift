@@ -17,13 +17,7 @@ extension SQLiteQueueStore {
                         AND (state = 'done' OR state = 'failed')
                     ORDER BY finished_at, id LIMIT ?
                     """, arguments: [job, limit]
-            ).map { row in
-                FinishedRequest(
-                    id: row["id"], customID: row["custom_id"], state: RequestState(rawValue: row["state"]) ?? .failed,
-                    provider: Provider(rawValue: row["provider"]) ?? .openaiCompatible, model: row["model"],
-                    result: row["result"], usage: row["usage"], costUSD: row["cost_usd"], error: row["error"],
-                    attempt: row["attempt"], line: row["line"], finishedAt: row["finished_at"] ?? 0)
-            }
+            ).map(Self.finishedRequest)
         }
     }
 
@@ -32,8 +26,13 @@ extension SQLiteQueueStore {
             guard let jobID = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE name = ?", arguments: [job]) else {
                 throw DatabaseError(message: "no job named \(job)")
             }
+            // Fenced on the request still being finished: one retried (or replaced)
+            // since it was read is queued again, and its next outcome must be exported.
             let mark = try db.cachedStatement(
-                sql: "UPDATE requests SET exported_at = ? WHERE id = ? AND job_id = ? AND exported_at IS NULL")
+                sql: """
+                    UPDATE requests SET exported_at = ?
+                    WHERE id = ? AND job_id = ? AND exported_at IS NULL AND (state = 'done' OR state = 'failed')
+                    """)
             for id in ids { try mark.execute(arguments: [now, id, jobID]) }
             for (file, offset) in offsets {
                 try db.execute(

@@ -110,6 +110,15 @@ enum SQLiteSchema {
                         WHERE exported_at IS NULL AND (state = 'done' OR state = 'failed');
                     """)
         }
+        migrator.registerMigration("v4: finished requests in input order") { db in
+            try db.execute(
+                sql: """
+                    -- `llmq results` walks a job's finished requests in input order with no
+                    -- sort. Partial, so submitting (every row starts queued) pays nothing.
+                    CREATE INDEX requests_finished_line ON requests (job_id, line, id)
+                        WHERE state = 'done' OR state = 'failed';
+                    """)
+        }
         return migrator
     }
 }
