@@ -8,6 +8,8 @@
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
 #ifdef __linux__
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #endif
 
@@ -37,6 +39,18 @@ static inline CURLMcode llmq_multi_setopt_long(CURLM *multi, CURLMoption option,
     return curl_multi_setopt(multi, option, value);
 }
 
+static inline CURLMcode llmq_multi_setopt_pointer(CURLM *multi, CURLMoption option, void *value) {
+    return curl_multi_setopt(multi, option, value);
+}
+
+static inline CURLMcode llmq_multi_setopt_socket_callback(CURLM *multi, curl_socket_callback callback) {
+    return curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, callback);
+}
+
+static inline CURLMcode llmq_multi_setopt_timer_callback(CURLM *multi, curl_multi_timer_callback callback) {
+    return curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, callback);
+}
+
 static inline CURLcode llmq_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }
@@ -62,5 +76,6 @@ static inline void llmq_set_thread_name(const char *name) {
 // Macros built from other macros, which Swift does not import.
 static inline long llmq_global_all(void) { return CURL_GLOBAL_ALL; }
 static inline int llmq_pause_cont(void) { return CURLPAUSE_CONT; }
+static inline curl_socket_t llmq_socket_timeout(void) { return CURL_SOCKET_TIMEOUT; }
 
 #endif

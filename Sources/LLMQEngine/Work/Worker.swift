@@ -57,6 +57,8 @@ public final class Worker: Sendable {
     private let tasks = Mutex<[Int64: Task<Void, Never>]>([:])
     /// Wakes the claim loop when a request finishes (or a stop is asked for).
     private let wake = WakeSignal()
+    /// A moving average of how long requests take, in milliseconds.
+    private let averageLatency = Mutex<Double>(0)
 
     /// Stops claiming; requests in flight may finish for `graceMilliseconds`, then
     /// the rest go back to the queue with their attempt refunded. Safe from any thread.
@@ -147,9 +149,12 @@ public final class Worker: Sendable {
                 try store.renewLeases(owner: owner, leaseMilliseconds: configuration.leaseMilliseconds)
                 lastRenewal = Self.now()
             }
-            // Until enough requests finished to refill in a batch (or 2 ms passed
-            // with any in flight), or a retry may be due.
-            await wake.wait(milliseconds: idle ? 250 : inFlight.load(ordering: .relaxed) > 0 ? 2 : 20)
+            // Until enough requests finished to refill in a batch, or 1/32 of a
+            // request's usual time passed with any in flight (2 to 20 ms: a slot
+            // waits about 1/64 of a request's time on average, yet turns stay
+            // few), or a retry may be due.
+            let refill = Int(min(20, max(2, averageLatency.withLock { $0 } / 32)))
+            await wake.wait(milliseconds: idle ? 250 : inFlight.load(ordering: .relaxed) > 0 ? refill : 20)
         }
         total = Self.add(total, try flush())
         try exports.stop()
@@ -183,6 +188,7 @@ public final class Worker: Sendable {
             _ = tasks.withLock { $0.removeValue(forKey: claimed.id) }
             inFlight.subtract(1, ordering: .releasing)
         }
+        let started = Self.now()
         var summary = Summary()
         let outcome: RequestOutcome
         do {
@@ -222,12 +228,16 @@ public final class Worker: Sendable {
             outcome = .failed(error: CanonicalJSON.string(.object(object)))
             summary.failed = 1
         }
+        if case .succeeded = outcome {
+            let latency = Double(Self.now() - started)
+            averageLatency.withLock { $0 = $0 == 0 ? latency : $0 * 0.95 + latency * 0.05 }
+        }
         let waiting = pending.withLock {
             $0.append((Completion(id: claimed.id, outcome: outcome), summary))
             return $0.count
         }
-        // Refill in small batches: one claim and one commit per eighth of the slots.
-        if waiting >= max(1, configuration.concurrency / 8) { wake.signal() }
+        // Refill in small batches: one claim and one commit per 1/32 of the slots.
+        if waiting >= max(1, configuration.concurrency / 32) { wake.signal() }
     }
 
     /// Writes the outcomes gathered so far in one transaction (a group commit).

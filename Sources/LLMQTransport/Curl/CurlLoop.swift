@@ -8,9 +8,14 @@ import CCurl
 
 /// The curl multi handle and the one thread that drives it.
 ///
-/// The thread runs perform → info_read → poll. Tasks never touch a curl handle:
-/// they queue commands under `lock` and wake the thread with `curl_multi_wakeup`
-/// (only when it sleeps, so a busy loop is not woken once per request).
+/// The thread waits in `epoll_wait` on the sockets curl asks it to watch (through
+/// `CURLMOPT_SOCKETFUNCTION`) and an eventfd, and hands each ready socket and each
+/// expired curl timer to `curl_multi_socket_action`, then reads finished transfers.
+/// Unlike `curl_multi_poll`, which scans every connection on every wake-up, the
+/// cost of a wake-up does not grow with the number of connections (1,024 slots
+/// made poll the biggest cost of `llmq work`). Tasks never touch a curl handle:
+/// they queue commands under `lock` and wake the thread through the eventfd (only
+/// when it sleeps, so a busy loop is not woken once per request).
 final class CurlLoop: @unchecked Sendable {
     /// An easy handle with its error buffer, reused across requests.
     struct PooledHandle {
@@ -35,7 +40,13 @@ final class CurlLoop: @unchecked Sendable {
     private var exited = false
     private var publishedActiveCount = 0
 
-    // Curl thread only.
+    // Curl thread only (curl calls the socket and timer callbacks on it).
+    private let epoll: Int32
+    private let wakeFD: Int32
+    /// When curl wants `socket_action(CURL_SOCKET_TIMEOUT)`, in monotonic
+    /// nanoseconds; nil: no timer.
+    private var timerDeadline: UInt64?
+    private var watched: Set<Int32> = []
     private let multi: UnsafeMutableRawPointer
     private var active: [ObjectIdentifier: CurlTransfer] = [:]
     private var pool: [PooledHandle] = []
@@ -50,6 +61,27 @@ final class CurlLoop: @unchecked Sendable {
         llmq_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, configuration.maxConnections)
         llmq_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maxConnectionsPerHost)
         llmq_multi_setopt_long(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, configuration.maxConcurrentStreams)
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard epoll >= 0, wakeFD >= 0 else { fatalError("cannot create the curl loop's epoll or eventfd: \(errno)") }
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.fd = wakeFD
+        epoll_ctl(epoll, EPOLL_CTL_ADD, wakeFD, &event)
+        // The callbacks only run on the curl thread, which holds a reference.
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        llmq_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, context)
+        llmq_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, context)
+        llmq_multi_setopt_socket_callback(multi) { _, socket, what, context, _ in
+            Unmanaged<CurlLoop>.fromOpaque(context!).takeUnretainedValue().watch(socket, what)
+            return 0
+        }
+        llmq_multi_setopt_timer_callback(multi) { _, milliseconds, context in
+            let loop = Unmanaged<CurlLoop>.fromOpaque(context!).takeUnretainedValue()
+            loop.timerDeadline =
+                milliseconds < 0 ? nil : CurlLoop.monotonicNanoseconds() + UInt64(milliseconds) * 1_000_000
+            return 0
+        }
         startThread()
     }
 
@@ -99,7 +131,8 @@ final class CurlLoop: @unchecked Sendable {
     private func wakeLocked(force: Bool = false) {
         guard !exited, (sleeping && !wakePending) || force else { return }
         wakePending = true
-        curl_multi_wakeup(multi)
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
     }
 
     // MARK: The curl thread
@@ -121,7 +154,7 @@ final class CurlLoop: @unchecked Sendable {
 
     private func run() {
         var batch: [Command] = []
-        var running: Int32 = 0
+        var events = [epoll_event](repeating: epoll_event(), count: 256)
         while true {
             lock.lock()
             swap(&batch, &commands)
@@ -143,25 +176,86 @@ final class CurlLoop: @unchecked Sendable {
                 }
             }
             batch.removeAll(keepingCapacity: true)
-
-            curl_multi_perform(multi, &running)
+            // New transfers and unpaused ones start from curl's timer.
+            fireTimerIfDue()
             readMessages()
 
             lock.lock()
             let idle = commands.isEmpty
             if idle { sleeping = true }
             lock.unlock()
+            let ready = epoll_wait(epoll, &events, Int32(events.count), idle ? waitMilliseconds() : 0)
             if idle {
-                curl_multi_poll(multi, nil, 0, 1000, nil)
                 lock.lock()
                 sleeping = false
                 wakePending = false
                 lock.unlock()
             }
+            var running: Int32 = 0
+            for index in 0..<Int(max(0, ready)) {
+                let fd = events[index].data.fd
+                if fd == wakeFD {
+                    var value: UInt64 = 0
+                    _ = read(wakeFD, &value, 8)
+                    continue
+                }
+                let flags = events[index].events
+                var mask: Int32 = 0
+                if flags & EPOLLIN.rawValue != 0 { mask |= CURL_CSELECT_IN }
+                if flags & EPOLLOUT.rawValue != 0 { mask |= CURL_CSELECT_OUT }
+                if flags & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { mask |= CURL_CSELECT_ERR }
+                curl_multi_socket_action(multi, fd, mask, &running)
+            }
+            fireTimerIfDue()
+            readMessages()
         }
         for handle in pool { releaseHandle(handle) }
         pool.removeAll()
         curl_multi_cleanup(multi)
+        close(wakeFD)
+        close(epoll)
+    }
+
+    /// Starts, changes or stops watching a socket, as curl asks.
+    private func watch(_ socket: Int32, _ what: Int32) {
+        if what == CURL_POLL_REMOVE {
+            epoll_ctl(epoll, EPOLL_CTL_DEL, socket, nil)
+            watched.remove(socket)
+            return
+        }
+        var event = epoll_event()
+        if what & CURL_POLL_IN != 0 { event.events |= EPOLLIN.rawValue }
+        if what & CURL_POLL_OUT != 0 { event.events |= EPOLLOUT.rawValue }
+        event.data.fd = socket
+        let operation = watched.contains(socket) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD
+        // A socket closed without a REMOVE leaves epoll by itself, and its number
+        // may come back: if one operation fails, the other is the right one.
+        if epoll_ctl(epoll, operation, socket, &event) != 0 {
+            epoll_ctl(epoll, operation == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, socket, &event)
+        }
+        watched.insert(socket)
+    }
+
+    /// Lets curl handle its timeouts (and start new transfers) once its timer is due.
+    private func fireTimerIfDue() {
+        guard let deadline = timerDeadline, Self.monotonicNanoseconds() >= deadline else { return }
+        timerDeadline = nil
+        var running: Int32 = 0
+        curl_multi_socket_action(multi, llmq_socket_timeout(), 0, &running)
+    }
+
+    /// How long to wait for sockets: until curl's timer, at most a second.
+    private func waitMilliseconds() -> Int32 {
+        guard let deadline = timerDeadline else { return 1000 }
+        let now = Self.monotonicNanoseconds()
+        guard deadline > now else { return 0 }
+        return Int32(min(1000, (deadline - now + 999_999) / 1_000_000))
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 
     private func readMessages() {
