@@ -8,7 +8,7 @@ LLMQ=${LLMQ:-.build/release/llmq}
 [ -x "$LLMQ" ] || swift build -c release --product llmq
 export LLMQ_HOME=${LLMQ_HOME:-jobs}
 
-if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${GEMINI_API_KEY:-}" ]; then
+if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${GEMINI_API_KEY:-}${TOGETHER_API_KEY:-}" ]; then
     log=$(mktemp)
     "$LLMQ" mock --port 0 >"$log" 2>&1 &
     mock=$!
@@ -17,7 +17,7 @@ if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${GEMINI_API_KEY:-}" ]; then
     url=$(head -1 "$log" | sed 's/^listening on //')
     echo "no API keys set: using the fake provider at $url"
     export OPENAI_BASE_URL=$url/v1 OPENAI_API_KEY=mock ANTHROPIC_BASE_URL=$url ANTHROPIC_API_KEY=mock \
-        GEMINI_BASE_URL=$url GEMINI_API_KEY=mock
+        GEMINI_BASE_URL=$url GEMINI_API_KEY=mock TOGETHER_BASE_URL=$url/v1 TOGETHER_API_KEY=mock
 fi
 
 "$LLMQ" submit examples/simple.jsonl --model gpt-4o-mini

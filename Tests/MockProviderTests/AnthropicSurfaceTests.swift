@@ -234,6 +234,121 @@ import Testing
         }
     }
 
+    /// A body whose system prompt is `blocks` (JSON text blocks), with `extra` fields.
+    func cachedBody(system blocks: String, prompt: String = "q", extra: String = "") -> String {
+        messagesBody(prompt, maxTokens: 8, extra: ",\"system\":[\(blocks)]" + extra)
+    }
+
+    /// A text block of about `tokens` tokens, with `cache_control` when `ttl` is given.
+    func block(_ word: String, tokens: Int, ttl: String? = nil) -> String {
+        let text = String(repeating: word, count: tokens * 4 / word.utf8.count)
+        let control = ttl.map {
+            $0.isEmpty
+                ? ",\"cache_control\":{\"type\":\"ephemeral\"}"
+                : ",\"cache_control\":{\"type\":\"ephemeral\",\"ttl\":\"\($0)\"}"
+        }
+        return "{\"type\":\"text\",\"text\":\"\(text)\"\(control ?? "")}"
+    }
+
+    func usage(_ server: MockProviderServer, _ body: String) throws -> JSONValue {
+        let response = try post(server, body)
+        try #require(response.status == 200, "\(response.text)")
+        return try #require(try response.json()["usage"])
+    }
+
+    @Test func promptCachingIsOptInWithCacheControl() async throws {
+        try await withMockServer { server in
+            // Without cache_control a long prompt is never cached, however often it comes.
+            let plain = cachedBody(system: block("rules ", tokens: 1500))
+            for _ in 0..<2 {
+                let usage = try usage(server, plain)
+                #expect(usage["cache_read_input_tokens"] == .int(0))
+                #expect(usage["cache_creation_input_tokens"] == .int(0))
+            }
+            // With it, the first call writes the prefix and the next reads it.
+            let marked = cachedBody(system: block("policy ", tokens: 1500, ttl: ""))
+            let first = try usage(server, marked)
+            let written = try #require(first["cache_creation_input_tokens"]?.intValue)
+            #expect(written >= 1500)
+            #expect(first["cache_read_input_tokens"] == .int(0))
+            #expect(first["cache_creation"]?["ephemeral_5m_input_tokens"] == .int(written))
+            #expect(first["cache_creation"]?["ephemeral_1h_input_tokens"] == .int(0))
+            let total = written + (first["input_tokens"]?.intValue ?? 0)
+            let prompt = MockReplies.promptTokens(for: [
+                .init(role: "system", content: String(repeating: "policy ", count: 1500 * 4 / 7)),
+                .init(role: "user", content: "q"),
+            ])
+            #expect(total == Int64(prompt))
+            let second = try usage(server, marked)
+            #expect(second["cache_read_input_tokens"] == .int(written))
+            #expect(second["cache_creation_input_tokens"] == .int(0))
+            #expect(second["input_tokens"] == first["input_tokens"])
+            // Another question after the same cached system prompt reads it too.
+            let other = try usage(server, cachedBody(system: block("policy ", tokens: 1500, ttl: ""), prompt: "r"))
+            #expect(other["cache_read_input_tokens"] == .int(written))
+        }
+    }
+
+    @Test func breakpointsSetTheCachedPrefixAndItsTTL() async throws {
+        try await withMockServer { server in
+            // A one-hour breakpoint is written as one-hour tokens.
+            let hour = try usage(server, cachedBody(system: block("hourly ", tokens: 1200, ttl: "1h")))
+            let written = try #require(hour["cache_creation_input_tokens"]?.intValue)
+            #expect(written > 0 && hour["cache_creation"]?["ephemeral_1h_input_tokens"] == .int(written))
+            // A short prefix (under 1024 tokens) is not cached.
+            let short = cachedBody(system: block("brief ", tokens: 500, ttl: ""))
+            _ = try usage(server, short)
+            #expect(try usage(server, short)["cache_read_input_tokens"] == .int(0))
+            // Top-level cache_control caches the whole prompt. The next turn, with
+            // its breakpoint at the new end, looks back and reads what the first wrote.
+            let long = String(repeating: "turn ", count: 1000)
+            let firstTurn =
+                #"{"model":"m","max_tokens":4,"cache_control":{"type":"ephemeral"},"messages":["#
+                + #"{"role":"user","content":[{"type":"text","text":"\#(long)"}]}]}"#
+            let whole = try usage(server, firstTurn)
+            let prefix = try #require(whole["cache_creation_input_tokens"]?.intValue)
+            #expect(prefix >= 1250)
+            #expect(whole["input_tokens"] == .int(0))
+            let nextTurn =
+                #"{"model":"m","max_tokens":4,"cache_control":{"type":"ephemeral"},"messages":["#
+                + #"{"role":"user","content":[{"type":"text","text":"\#(long)"}]},"#
+                + #"{"role":"assistant","content":"ok"},{"role":"user","content":"more"}]}"#
+            let next = try usage(server, nextTurn)
+            #expect(next["cache_read_input_tokens"] == .int(prefix))
+            let nextWritten = try #require(next["cache_creation_input_tokens"]?.intValue)
+            #expect(nextWritten == 5 + 5)  // "ok" and "more": 4 + 1 tokens each
+            #expect(next["input_tokens"] == .int(0))
+            // The same conversation again reads all of it.
+            let again = try usage(server, nextTurn)
+            #expect(again["cache_read_input_tokens"] == .int(prefix + nextWritten))
+            #expect(again["cache_creation_input_tokens"] == .int(0))
+        }
+    }
+
+    @Test(arguments: [
+        ("{\"type\":\"persistent\"}", "system.0.cache_control.type: Input should be 'ephemeral'"),
+        ("{\"type\":\"ephemeral\",\"ttl\":\"2h\"}", "system.0.cache_control.ttl: Input should be '5m' or '1h'"),
+    ])
+    func badCacheControlIs400(_ control: String, _ message: String) async throws {
+        try await withMockServer { server in
+            let body = cachedBody(system: "{\"type\":\"text\",\"text\":\"x\",\"cache_control\":\(control)}")
+            let response = try post(server, body)
+            #expect(response.status == 400)
+            #expect(try response.json()["error"]?["message"] == .string(message))
+        }
+    }
+
+    @Test func moreThanFourBreakpointsAre400() async throws {
+        try await withMockServer { server in
+            let blocks = Array(repeating: block("x", tokens: 1, ttl: ""), count: 5).joined(separator: ",")
+            let response = try post(server, cachedBody(system: blocks))
+            #expect(response.status == 400)
+            #expect(
+                try response.json()["error"]?["message"]
+                    == .string("A maximum of 4 blocks with cache_control may be provided. Found 5."))
+        }
+    }
+
     @Test func resetTimesAreRFC3339() {
         #expect(AnthropicSurface.rfc3339(unixTime: 0) == "1970-01-01T00:00:00Z")
         #expect(AnthropicSurface.rfc3339(unixTime: 1_755_780_059) == "2025-08-21T12:40:59Z")

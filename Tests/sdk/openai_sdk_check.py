@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Drives the official `openai` Python SDK against `llmq mock`, to show the fake
-provider's OpenAI surface is one a real client accepts: replies, streams, errors,
-rate limits and faults, each as the SDK sees it.
+provider's OpenAI surface is one a real client accepts: replies, streams,
+structured output, errors, rate limits and faults, each as the SDK sees it; and
+the same SDK against the Together surface (PROVIDERS.md §6), as Together's users
+drive it.
 
-It installs nothing. Set it up once, outside the repository:
+It installs nothing. Tests/sdk/run_sdk_checks.sh sets up a virtualenv and runs it
+with the anthropic and gemini checks; or set one up yourself:
 
     python3 -m venv /tmp/openai-venv && /tmp/openai-venv/bin/pip install openai
     swift build --product llmq
@@ -23,6 +26,7 @@ import time
 import urllib.request
 
 import openai
+import pydantic
 from openai import OpenAI
 
 FAILURES = []
@@ -65,6 +69,32 @@ class Mock:
 
 
 MESSAGES = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "2+2?"}]
+# Together serves models by `org/name`; the mock answers such names in Together's shape.
+TOGETHER_MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+
+
+class Answer(pydantic.BaseModel):
+    answer: int
+    unit: str
+    steps: list[str]
+
+
+def structured_checks(client, label, model="gpt-4o-mini"):
+    """response_format: a JSON schema the reply fits, and JSON mode."""
+    try:
+        parsed = client.chat.completions.parse(model=model, messages=MESSAGES, response_format=Answer)
+        check(f"{label}: parse with a schema gives the schema's type",
+              isinstance(parsed.choices[0].message.parsed, Answer), parsed.choices[0].message.content)
+    except (openai.APIError, pydantic.ValidationError) as error:
+        check(f"{label}: parse with a schema gives the schema's type", False, f"{type(error).__name__}: {error}")
+    json_mode = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "Answer in JSON: 2+2?"}],
+        response_format={"type": "json_object"})
+    try:
+        value = json.loads(json_mode.choices[0].message.content)
+    except ValueError:
+        value = None
+    check(f"{label}: json_object gives a JSON object", isinstance(value, dict), json_mode.choices[0].message.content)
 
 
 def basic_checks(client, label):
@@ -122,6 +152,97 @@ def basic_checks(client, label):
         check(f"{label}: empty model raises", False, "no error")
     except openai.BadRequestError as error:
         check(f"{label}: empty model raises BadRequestError", error.body.get("param") == "model")
+
+    structured_checks(client, label)
+    try:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, response_format={"type": "json_object"})
+        check(f"{label}: json_object without 'json' in the messages raises", False, "no error")
+    except openai.BadRequestError as error:
+        check(f"{label}: json_object without 'json' in the messages raises BadRequestError",
+              error.body.get("param") == "messages" and "json" in error.message, str(error.body))
+
+
+def together_checks(binary):
+    """The openai SDK pointed at the Together surface (PROVIDERS.md §6): the same
+    paths, with Together's ids, extra fields, stream usage and errors."""
+    label = "together"
+    with Mock(binary, "--reply-tokens", "8") as mock:
+        client = mock.client()
+        reply = client.chat.completions.create(model=TOGETHER_MODEL, messages=MESSAGES, seed=7)
+        choice = reply.choices[0]
+        check(f"{label}: create returns a ChatCompletion", isinstance(reply, openai.types.chat.ChatCompletion)
+              and reply.object == "chat.completion" and reply.model == TOGETHER_MODEL)
+        check(f"{label}: a Together id, not chatcmpl-", not reply.id.startswith("chatcmpl-") and reply.id.count("-") == 2,
+              reply.id)
+        check(f"{label}: prompt [] and choices[].seed", reply.prompt == [] and choice.seed == 7,
+              str(reply.model_extra) + str(choice.model_extra))
+        check(f"{label}: message and finish_reason", choice.message.role == "assistant"
+              and bool(choice.message.content) and choice.finish_reason == "stop")
+        usage = reply.usage
+        check(f"{label}: usage adds up, no prompt_tokens_details",
+              usage.total_tokens == usage.prompt_tokens + usage.completion_tokens and usage.completion_tokens == 8
+              and usage.prompt_tokens_details is None, str(usage))
+        check(f"{label}: no system_fingerprint", reply.system_fingerprint is None)
+
+        stream = client.chat.completions.create(
+            model=TOGETHER_MODEL, messages=MESSAGES, seed=7, stream=True, stream_options={"include_usage": True})
+        chunks = list(stream)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        check(f"{label}: stream text equals the reply", text == choice.message.content, text)
+        last = chunks[-1]
+        check(f"{label}: stream usage rides the finish_reason chunk",
+              last.choices and last.choices[0].finish_reason == "stop" and last.usage is not None
+              and last.usage.completion_tokens == 8 and all(c.usage is None for c in chunks[:-1]),
+              str(last))
+        check(f"{label}: stream deltas all carry the role",
+              all(c.choices[0].delta.role == "assistant" for c in chunks))
+
+        structured_checks(client, label, model=TOGETHER_MODEL)
+        schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+        native = client.chat.completions.create(
+            model=TOGETHER_MODEL, messages=MESSAGES, response_format={"type": "json_schema", "schema": schema})
+        try:
+            city = json.loads(native.choices[0].message.content)["city"]
+        except (ValueError, KeyError, TypeError):
+            city = None
+        check(f"{label}: Together's own response_format (schema at the top)", isinstance(city, str),
+              native.choices[0].message.content)
+
+    with Mock(binary, "--api-key", "tg-right") as mock:
+        try:
+            mock.client(key="tg-wrong").chat.completions.create(model=TOGETHER_MODEL, messages=MESSAGES)
+            check(f"{label}: wrong key raises AuthenticationError", False, "no error")
+        except openai.AuthenticationError as error:
+            check(f"{label}: wrong key raises AuthenticationError", error.code == "invalid_api_key"
+                  and "together" in error.message and "tg-wrong" not in str(error) and "id" in error.response.json(),
+                  str(error.body))
+
+    with Mock(binary, "--rps", "2", "--burst", "1") as mock:
+        client = mock.client()
+        raw = client.chat.completions.with_raw_response.create(model=TOGETHER_MODEL, messages=MESSAGES)
+        check(f"{label}: x-ratelimit-* and x-tokenlimit-* headers",
+              raw.headers.get("x-ratelimit-limit") == "1" and raw.headers.get("x-ratelimit-remaining") == "0"
+              and "x-ratelimit-reset" in raw.headers and "x-ratelimit-limit-requests" not in raw.headers,
+              str(dict(raw.headers)))
+        try:
+            mock.client(max_retries=0).chat.completions.create(model=TOGETHER_MODEL, messages=MESSAGES)
+            check(f"{label}: 429 raises RateLimitError", False, "no error")
+        except openai.RateLimitError as error:
+            headers = error.response.headers
+            check(f"{label}: 429 raises RateLimitError (dynamic_request_limited, x-ratelimit-reset)",
+                  error.type == "dynamic_request_limited" and int(headers.get("x-ratelimit-reset", "0")) >= 1
+                  and "retry-after" not in headers, str(dict(headers)))
+        time.sleep(0.6)
+        client.chat.completions.create(model=TOGETHER_MODEL, messages=MESSAGES)
+        client.chat.completions.create(model=TOGETHER_MODEL, messages=MESSAGES)
+        check(f"{label}: the SDK's own backoff gets past a 429", mock.stats()["rate_limited"] >= 2)
+
+    with Mock(binary, "--fault-500", "1") as mock:
+        try:
+            mock.client(max_retries=0).chat.completions.create(model=TOGETHER_MODEL, messages=MESSAGES)
+            check(f"{label}: 500 raises InternalServerError", False, "no error")
+        except openai.InternalServerError as error:
+            check(f"{label}: 500 raises InternalServerError", error.status_code == 500 and bool(error.message))
 
 
 def run(binary):
@@ -195,6 +316,8 @@ def run(binary):
             check("in-stream error raises APIError", False, "no error")
         except openai.APIError as error:
             check("in-stream error raises APIError", "server had an error" in str(error), str(error))
+
+    together_checks(binary)
 
 
 def main():

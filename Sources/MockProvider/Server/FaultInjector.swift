@@ -67,4 +67,19 @@ final class PromptCache: Sendable {
         guard matched >= Self.minimumTokens else { return 0 }
         return matched / Self.step * Self.step
     }
+
+    /// Whether an explicitly cached prefix (Anthropic's `cache_control`) was written
+    /// before. Callers mix a constant into `key` so these never meet the automatic
+    /// entries.
+    func contains(_ key: UInt64) -> Bool {
+        seen.withLock { $0.contains(key) }
+    }
+
+    /// Writes an explicitly cached prefix.
+    func remember(_ key: UInt64) {
+        seen.withLock { seen in
+            if seen.count >= Self.capacity { seen.removeAll(keepingCapacity: true) }
+            seen.insert(key)
+        }
+    }
 }

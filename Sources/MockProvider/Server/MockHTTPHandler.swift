@@ -211,6 +211,7 @@ final class MockHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context: ChannelHandlerContext
     ) {
         let configuration = server.configuration
+        let surface = call.surface ?? route.surface
         let cap = configuration.rateLimit.maxInFlight
         if server.stats.tryStartCall(cap: cap) {
             answer?.isCall = true
@@ -219,7 +220,7 @@ final class MockHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let retry = max(10_000_000, configuration.latency.fixed.nanoseconds)
             let report = server.limiter?.report(now: NIODeadline.now().uptimeNanoseconds)
             let rejection = MockRejection.concurrency(limit: cap, retryAfterNanoseconds: retry, report: report)
-            let response = route.surface.rateLimited(rejection, call: call, context: &requestContext)
+            let response = surface.rateLimited(rejection, call: call, context: &requestContext)
             deliver(response, fault: nil, endpoint: route.id, context: context)
             return
         }
@@ -229,7 +230,7 @@ final class MockHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .allowed(let state):
                 report = state
             case .rejected(let rejection):
-                let response = route.surface.rateLimited(.bucket(rejection), call: call, context: &requestContext)
+                let response = surface.rateLimited(.bucket(rejection), call: call, context: &requestContext)
                 deliver(response, fault: nil, endpoint: route.id, context: context)
                 return
             }
@@ -246,12 +247,12 @@ final class MockHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let response: MockResponse
         switch fault {
         case .serverError?, .overloaded?:
-            response = route.surface.serverFault(fault!, call: call, context: &requestContext)
+            response = surface.serverFault(fault!, call: call, context: &requestContext)
         default:
             response = call.render(report, &requestContext)
         }
         if let fault { shard.recordFault(fault) }
-        let errorFrame = fault == .streamError ? route.surface.streamErrorFrame(context: &requestContext) : nil
+        let errorFrame = fault == .streamError ? surface.streamErrorFrame(context: &requestContext) : nil
         deliver(response, fault: fault, errorFrame: errorFrame, endpoint: route.id, delay: delay, context: context)
     }
 

@@ -4,9 +4,11 @@ import NIOPosix
 
 /// A fake LLM provider over HTTP/1.1, for tests, benchmarks and offline demos.
 ///
-/// It speaks the providers' APIs as `PROVIDERS.md` describes them (OpenAI chat
-/// completions so far), answers with deterministic replies (`MockReplies`), and has
-/// knobs for latency, rate limits and injected faults (`Configuration`).
+/// It speaks the providers' APIs as `PROVIDERS.md` describes them (OpenAI and
+/// Together chat completions, Anthropic messages, Gemini generateContent), answers
+/// with deterministic replies (`MockReplies`, or `StructuredReply` when a request asks
+/// for JSON), and has knobs for latency, rate limits and injected faults
+/// (`Configuration`).
 ///
 /// ```swift
 /// let server = try await MockProviderServer.start(.init())

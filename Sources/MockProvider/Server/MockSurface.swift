@@ -1,9 +1,10 @@
 import NIOCore
 import NIOHTTP1
 
-/// One provider API the fake server speaks (OpenAI chat completions; later Anthropic,
-/// Gemini, Together, batches): it recognises its paths, validates requests, and
-/// shapes replies and errors the way that provider does.
+/// One provider API the fake server speaks (OpenAI and Together chat completions,
+/// Anthropic messages, Gemini generateContent; later batches): it recognises its
+/// paths, validates requests, and shapes replies and errors the way that provider
+/// does.
 ///
 /// The shared machinery (limits, faults, latency, stats, streaming) lives in the
 /// connection handler; a surface only turns requests into answers.
@@ -103,6 +104,9 @@ struct MockCall {
     var isStream: Bool
     /// Builds the successful answer; `report` is the limiter's state, for headers.
     var render: (_ report: RateLimiter.Report?, _ context: inout MockRequestContext) -> MockResponse
+    /// The surface that shapes this call's 429s, faults and stream errors, when it is
+    /// not the one routed to (Together's calls arrive on OpenAI's path).
+    var surface: (any MockSurface)? = nil
 }
 
 /// Why a call was refused with 429.

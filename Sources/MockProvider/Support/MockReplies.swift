@@ -134,7 +134,8 @@ public enum MockReplies {
         return (0..<max(0, tokens)).map { _ in words[Int(generator.next() & 63)] }
     }
 
-    private static func generator(digest: UInt64, seed: Int64?, choice: Int) -> SplitMix64 {
+    /// The generator behind a reply's words (and a structured reply's values).
+    static func generator(digest: UInt64, seed: Int64?, choice: Int) -> SplitMix64 {
         var hash = FNV1a()
         hash.combine(digest)
         if let seed {

@@ -13,20 +13,53 @@ import NIOHTTP1
 /// (`MockReplies.messageText`). A test computes the reply with
 /// `MockReplies.text(for: [system] + messages)`, leaving out `system` when the request
 /// has none. Anthropic has no `seed`, so replies are never seeded.
+///
+/// Structured output (`output_config.format`, or the beta's top-level
+/// `output_format`: `{"type":"json_schema","schema":{…}}`) makes the reply a
+/// `StructuredReply`. `cache_control` on system blocks, message blocks or the whole
+/// request marks cache breakpoints (at most four); each is taken to end with the
+/// message (or system prompt) it is in, the top-level one with the last message.
+/// Blocks are counted a message at a time: the system prompt is one, each message
+/// another.
 struct AnthropicMessagesRequest {
+    /// The prompt up to the end of one message (or of the system prompt).
+    struct Prefix {
+        var tokens: Int
+        var hash: UInt64
+    }
+
+    /// Where a cached prefix ends.
+    struct CacheBreakpoint {
+        /// The index in `prefixes` of the message the breakpoint ends.
+        var prefix: Int
+        /// `ttl: "1h"` rather than the default five minutes.
+        var oneHour: Bool
+    }
+
     var model: String
     var digest: PromptDigest
     var stream: Bool
-    /// Words in the reply: the configured reply length, cut by `max_tokens`.
+    /// Tokens in the reply: the configured reply length (or the structured reply's
+    /// pieces), cut by `max_tokens`.
     var completionTokens: Int
     /// `max_tokens` when the cap cut the reply, else `end_turn`.
     var stopReason: String
+    /// The structured reply's pieces, already cut by `max_tokens`; nil for words.
+    var structured: [String]?
+    /// The prompt's prefixes, one per message (the system prompt first, if any).
+    var prefixes: [Prefix] = []
+    /// The cache breakpoints, in prompt order.
+    var cacheBreakpoints: [CacheBreakpoint] = []
+
+    /// Most breakpoints a request may have.
+    static let maximumBreakpoints = 4
 
     /// Top-level fields of `MessageCreateParams`; anything else is rejected.
     static let knownFields: Set<String> = [
         "model", "max_tokens", "messages", "system", "temperature", "top_p", "top_k", "stop_sequences", "stream",
         "tools", "tool_choice", "thinking", "metadata", "service_tier", "cache_control", "container",
-        "context_management", "mcp_servers",
+        "context_management", "mcp_servers", "output_config", "output_format", "inference_geo", "speed",
+        "diagnostics",
     ]
 
     static func parse(_ body: ByteBuffer, configuration: MockProviderServer.Configuration)
@@ -66,11 +99,15 @@ struct AnthropicMessagesRequest {
         }
         // system, then messages: both feed the digest
         var digest = PromptDigest()
+        var prefixes: [Prefix] = []
+        var breakpoints: [CacheBreakpoint] = []
+        var marked: Bool?
         switch object["system"] {
         case nil, .null?:
             break
         case .string(let text)?:
             digest.add(role: "system", text: text)
+            prefixes.append(Prefix(tokens: digest.tokens, hash: digest.hash))
         case .array(let blocks)?:
             var text = ""
             for (index, block) in blocks.enumerated() {
@@ -80,8 +117,15 @@ struct AnthropicMessagesRequest {
                     throw AnthropicError(message: "system.\(index): Input should be a valid text block")
                 }
                 text += piece
+                if let oneHour = try Self.cacheControl(fields["cache_control"], at: "system.\(index)") {
+                    marked = (marked ?? false) || oneHour
+                }
             }
             digest.add(role: "system", text: text)
+            prefixes.append(Prefix(tokens: digest.tokens, hash: digest.hash))
+            if let oneHour = marked {
+                breakpoints.append(CacheBreakpoint(prefix: prefixes.count - 1, oneHour: oneHour))
+            }
         default:
             throw Self.invalid("system", "a valid string or a list of text blocks")
         }
@@ -111,17 +155,38 @@ struct AnthropicMessagesRequest {
             case .string?:
                 break
             case .array(let blocks)?:
+                marked = nil
                 for (blockIndex, block) in blocks.enumerated() {
                     guard block.objectValue?["type"]?.stringValue != nil else {
                         throw AnthropicError(message: "\(name).content.\(blockIndex).type: Field required")
+                    }
+                    let place = "\(name).content.\(blockIndex)"
+                    if let oneHour = try Self.cacheControl(block["cache_control"], at: place) {
+                        marked = (marked ?? false) || oneHour
                     }
                 }
             default:
                 throw Self.invalid(name + ".content", "a valid string or a list of content blocks")
             }
             digest.add(role: role, text: MockReplies.messageText(content))
+            prefixes.append(Prefix(tokens: digest.tokens, hash: digest.hash))
+            if content?.arrayValue != nil, let oneHour = marked {
+                breakpoints.append(CacheBreakpoint(prefix: prefixes.count - 1, oneHour: oneHour))
+            }
+        }
+        if let oneHour = try Self.cacheControl(object["cache_control"], at: nil) {
+            breakpoints.append(CacheBreakpoint(prefix: prefixes.count - 1, oneHour: oneHour))
         }
         self.digest = digest
+        let blocksMarked = Self.markedBlocks(object)
+        guard blocksMarked <= Self.maximumBreakpoints else {
+            throw AnthropicError(
+                message:
+                    "A maximum of \(Self.maximumBreakpoints) blocks with cache_control may be provided. Found "
+                    + "\(blocksMarked).")
+        }
+        self.prefixes = prefixes
+        cacheBreakpoints = breakpoints
         // sampling knobs: checked for range, otherwise ignored
         try Self.range(object, "temperature", maximum: 1)
         try Self.range(object, "top_p", maximum: 1)
@@ -131,6 +196,64 @@ struct AnthropicMessagesRequest {
         case .bool(let flag)?: stream = flag
         default: throw Self.invalid("stream", "a valid boolean")
         }
+        // structured output
+        guard let schema = try Self.outputSchema(object) else { return }
+        var pieces = StructuredReply.pieces(
+            .schema(schema), digest: digest.hash, seed: nil, choice: 0, replyWords: configuration.replyTokens)
+        stopReason = "end_turn"
+        if cap < Int64(pieces.count) {
+            pieces.removeLast(pieces.count - Int(cap))
+            stopReason = "max_tokens"
+        }
+        structured = pieces
+        completionTokens = pieces.count
+    }
+
+    /// The JSON schema of `output_config.format` (or the beta's `output_format`), or nil.
+    private static func outputSchema(_ object: JSONObject) throws(AnthropicError) -> JSONValue? {
+        var format = object["output_format"]
+        var place = "output_format"
+        if let config = object["output_config"], config != .null {
+            guard let fields = config.objectValue else { throw invalid("output_config", "a valid dictionary") }
+            if let nested = fields["format"], nested != .null {
+                format = nested
+                place = "output_config.format"
+            }
+        }
+        guard let format, format != .null else { return nil }
+        guard let fields = format.objectValue else { throw invalid(place, "a valid dictionary") }
+        guard fields["type"] == .string("json_schema") else {
+            throw AnthropicError(message: "\(place).type: Input should be 'json_schema'")
+        }
+        guard let schema = fields["schema"], schema != .null else { throw missing(place + ".schema") }
+        guard schema.objectValue != nil else { throw invalid(place + ".schema", "a valid dictionary") }
+        return schema
+    }
+
+    /// Checks a `cache_control` value: nil when absent, else whether its TTL is an hour.
+    private static func cacheControl(_ value: JSONValue?, at place: String?) throws(AnthropicError) -> Bool? {
+        guard let value, value != .null else { return nil }
+        let name = place.map { $0 + ".cache_control" } ?? "cache_control"
+        guard let fields = value.objectValue else { throw invalid(name, "a valid dictionary") }
+        guard fields["type"] == .string("ephemeral") else {
+            throw AnthropicError(message: "\(name).type: Input should be 'ephemeral'")
+        }
+        switch fields["ttl"] {
+        case nil, .null?, .string("5m")?: return false
+        case .string("1h")?: return true
+        default: throw AnthropicError(message: "\(name).ttl: Input should be '5m' or '1h'")
+        }
+    }
+
+    /// Blocks (and the request itself) carrying `cache_control`, for the limit of four.
+    private static func markedBlocks(_ object: JSONObject) -> Int {
+        func marked(_ blocks: JSONValue?) -> Int {
+            (blocks?.arrayValue ?? []).reduce(0) { $0 + ($1["cache_control"].map { $0 == .null ? 0 : 1 } ?? 0) }
+        }
+        var count = object["cache_control"].map { $0 == .null ? 0 : 1 } ?? 0
+        count += marked(object["system"])
+        for message in object["messages"]?.arrayValue ?? [] { count += marked(message["content"]) }
+        return count
     }
 
     // MARK: - Field checks

@@ -8,10 +8,16 @@ import NIOHTTP1
 /// 500 `api_error`, 529 `overloaded_error`, and an in-stream `event: error`.
 ///
 /// Replies come from `MockReplies` with the `system` prompt as a first `system`
-/// message (see `AnthropicMessagesRequest`). Every answer has a `request-id` header.
-/// Prompt caching is reported as for OpenAI (automatic, for prompts of 1024 tokens
-/// or more): the cached part is `cache_read_input_tokens`, `input_tokens` is the
-/// rest, and `cache_creation_input_tokens` is always 0.
+/// message (see `AnthropicMessagesRequest`), or from `StructuredReply` when
+/// `output_config.format` asks for JSON. Every answer has a `request-id` header.
+///
+/// Prompt caching is opt-in, as at Anthropic: only a request with `cache_control`
+/// caches, and only prefixes of at least 1024 tokens (the smallest model minimum).
+/// The first request writes its prefix up to the last breakpoint
+/// (`cache_creation_input_tokens`, split by TTL in `cache_creation`); a later one
+/// reads the longest prefix written before that ends at one of its breakpoints or
+/// up to 20 messages before one (`cache_read_input_tokens`), and writes the rest.
+/// `input_tokens` is what follows the last breakpoint. Entries do not expire.
 final class AnthropicSurface: MockSurface {
     static let messages = 0
 
@@ -80,8 +86,7 @@ final class AnthropicSurface: MockSurface {
         var headers = baseHeaders(
             context: context, contentType: request.stream ? "text/event-stream; charset=utf-8" : "application/json")
         if let report { Self.addRateLimitHeaders(report, unixTime: context.unixTime, to: &headers) }
-        let cached = promptCache?.cachedTokens(for: request.digest) ?? 0
-        let usage = Usage(input: request.digest.tokens - cached, output: request.completionTokens, cacheRead: cached)
+        let usage = cacheUsage(request)
         if request.stream {
             headers.append((name: "cache-control", value: "no-cache"))
             let frames = streamFrames(request, usage: usage, context: &context)
@@ -92,11 +97,17 @@ final class AnthropicSurface: MockSurface {
         context.writeID(prefix: "msg_01", digits: 22, to: &body)
         body.writeStaticString("\",\"type\":\"message\",\"role\":\"assistant\",\"model\":")
         body.writeJSONString(request.model)
-        body.writeStaticString(",\"content\":[{\"type\":\"text\",\"text\":\"")
-        // Reply words are plain lowercase ASCII: nothing to escape.
-        MockReplies.write(
-            digest: request.digest.hash, seed: nil, tokens: request.completionTokens, choice: 0, to: &body)
-        body.writeStaticString("\"}],\"stop_reason\":")
+        body.writeStaticString(",\"content\":[{\"type\":\"text\",\"text\":")
+        if let structured = request.structured {
+            body.writeJSONString(structured.joined())
+        } else {
+            // Reply words are plain lowercase ASCII: nothing to escape.
+            body.writeStaticString("\"")
+            MockReplies.write(
+                digest: request.digest.hash, seed: nil, tokens: request.completionTokens, choice: 0, to: &body)
+            body.writeStaticString("\"")
+        }
+        body.writeStaticString("}],\"stop_reason\":")
         body.writeJSONString(request.stopReason)
         body.writeStaticString(",\"stop_sequence\":null,\"usage\":")
         usage.write(outputTokens: usage.output, to: &body)
@@ -137,13 +148,15 @@ final class AnthropicSurface: MockSurface {
                 "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}")
         }
         event("ping") { $0.writeStaticString("{\"type\":\"ping\"}") }
-        let words = MockReplies.words(
-            digest: request.digest.hash, seed: nil, tokens: request.completionTokens, choice: 0)
-        for (position, word) in words.enumerated() {
+        let pieces =
+            request.structured
+            ?? MockReplies.words(digest: request.digest.hash, seed: nil, tokens: request.completionTokens, choice: 0)
+            .enumerated().map { $0.offset == 0 ? $0.element : " " + $0.element }
+        for piece in pieces {
             event("content_block_delta", carriesToken: true) { frame in
                 frame.writeStaticString(
                     "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":")
-                frame.writeJSONString(position == 0 ? word : " " + word)
+                frame.writeJSONString(piece)
                 frame.writeStaticString("}}")
             }
         }
@@ -158,6 +171,45 @@ final class AnthropicSurface: MockSurface {
         event("message_stop") { $0.writeStaticString("{\"type\":\"message_stop\"}") }
         return frames
     }
+
+    /// Usage with the cache reads and writes of the request's breakpoints.
+    ///
+    /// As at Anthropic, a breakpoint also finds entries written at earlier block
+    /// boundaries, up to 20 blocks back (here, a message is a block), so a growing
+    /// conversation with one breakpoint at its end reads what the last turn wrote.
+    private func cacheUsage(_ request: AnthropicMessagesRequest) -> Usage {
+        var usage = Usage(input: request.digest.tokens, output: request.completionTokens)
+        let minimum = PromptCache.minimumTokens
+        guard let cache = promptCache,
+            let last = request.cacheBreakpoints.last(where: { request.prefixes[$0.prefix].tokens >= minimum })
+        else { return usage }
+        var read = 0
+        for breakpoint in request.cacheBreakpoints {
+            for index in stride(from: breakpoint.prefix, through: max(0, breakpoint.prefix - 19), by: -1) {
+                let prefix = request.prefixes[index]
+                guard prefix.tokens >= minimum, prefix.tokens > read else { break }
+                if cache.contains(prefix.hash ^ Self.cacheSalt) {
+                    read = prefix.tokens
+                    break
+                }
+            }
+        }
+        for breakpoint in request.cacheBreakpoints where request.prefixes[breakpoint.prefix].tokens >= minimum {
+            cache.remember(request.prefixes[breakpoint.prefix].hash ^ Self.cacheSalt)
+        }
+        let written = max(0, request.prefixes[last.prefix].tokens - read)
+        usage.cacheRead = read
+        if request.cacheBreakpoints.contains(where: \.oneHour) {
+            usage.cacheWriteOneHour = written
+        } else {
+            usage.cacheWriteFiveMinutes = written
+        }
+        usage.input = request.digest.tokens - read - written
+        return usage
+    }
+
+    /// Mixed into prefix digests so explicit entries never meet OpenAI's automatic ones.
+    private static let cacheSalt: UInt64 = 0x616E_7468_726F_7069
 
     // MARK: - Errors
 
@@ -267,19 +319,27 @@ final class AnthropicSurface: MockSurface {
     }
 }
 
-/// `usage` of a message; `cache_creation_input_tokens` is always 0.
+/// `usage` of a message.
 private struct Usage {
     var input: Int
     var output: Int
-    var cacheRead: Int
+    var cacheRead = 0
+    var cacheWriteFiveMinutes = 0
+    var cacheWriteOneHour = 0
 
     func write(outputTokens: Int, to buffer: inout ByteWriter) {
         buffer.writeStaticString("{\"input_tokens\":")
         buffer.writeDecimal(input)
         buffer.writeStaticString(",\"output_tokens\":")
         buffer.writeDecimal(outputTokens)
-        buffer.writeStaticString(",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":")
+        buffer.writeStaticString(",\"cache_creation_input_tokens\":")
+        buffer.writeDecimal(cacheWriteFiveMinutes + cacheWriteOneHour)
+        buffer.writeStaticString(",\"cache_read_input_tokens\":")
         buffer.writeDecimal(cacheRead)
-        buffer.writeStaticString(",\"service_tier\":\"standard\"}")
+        buffer.writeStaticString(",\"cache_creation\":{\"ephemeral_5m_input_tokens\":")
+        buffer.writeDecimal(cacheWriteFiveMinutes)
+        buffer.writeStaticString(",\"ephemeral_1h_input_tokens\":")
+        buffer.writeDecimal(cacheWriteOneHour)
+        buffer.writeStaticString("},\"service_tier\":\"standard\"}")
     }
 }

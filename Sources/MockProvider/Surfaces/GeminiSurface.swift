@@ -8,7 +8,9 @@ import NIOHTTP1
 ///
 /// The reply comes from `MockReplies` with `systemInstruction` first as a `system`
 /// message and each content's role (`model` read as `assistant`, a missing role as
-/// `user`) with its parts' text joined. Errors are google.rpc Status bodies.
+/// `user`) with its parts' text joined; with `responseMimeType` `application/json`
+/// or `text/x.enum` it comes from `StructuredReply` (see `GeminiRequest`). Errors
+/// are google.rpc Status bodies.
 final class GeminiSurface: MockSurface {
     static let generate = 0
     static let stream = 1
@@ -115,8 +117,11 @@ final class GeminiSurface: MockSurface {
         var id = ByteWriter(capacity: 24)
         Base62.write(22, from: &context.generator, to: &id)
         let responseID = String(decoding: id.bytes, as: UTF8.self)
-        let words = MockReplies.words(
-            digest: request.digest.hash, seed: request.seed, tokens: request.completionTokens, choice: 0)
+        let pieces =
+            request.structured
+            ?? MockReplies.words(
+                digest: request.digest.hash, seed: request.seed, tokens: request.completionTokens, choice: 0
+            ).enumerated().map { $0.offset == 0 ? $0.element : " " + $0.element }
         func chunk(_ text: String, finish: Bool, candidates: Int, to body: inout ByteWriter) {
             body.writeStaticString("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":")
             body.writeJSONString(text)
@@ -139,7 +144,6 @@ final class GeminiSurface: MockSurface {
             body.writeJSONString(responseID)
             body.writeStaticString("}")
         }
-        let pieces = words.enumerated().map { $0.offset == 0 ? $0.element : " " + $0.element }
         if sse {
             var frames: [MockResponse.Frame] = []
             for (index, piece) in pieces.enumerated() {
@@ -159,7 +163,7 @@ final class GeminiSurface: MockSurface {
             return MockResponse(
                 status: .ok, headers: [(name: "content-type", value: "text/event-stream")], body: .stream(frames))
         }
-        var body = ByteWriter(capacity: 512 + words.count * 400)
+        var body = ByteWriter(capacity: 512 + pieces.count * 400)
         if array {
             body.writeStaticString("[")
             for (index, piece) in pieces.enumerated() {
@@ -168,7 +172,7 @@ final class GeminiSurface: MockSurface {
             }
             body.writeStaticString("]")
         } else {
-            chunk(pieces.joined(), finish: true, candidates: words.count, to: &body)
+            chunk(pieces.joined(), finish: true, candidates: pieces.count, to: &body)
         }
         return MockResponse(
             status: .ok, headers: [(name: "content-type", value: "application/json; charset=UTF-8")],
@@ -255,11 +259,18 @@ struct GeminiError: Error {
 /// A `GenerateContentRequest` body, validated loosely: `contents` is required and
 /// non-empty, roles are `user` or `model`, `generationConfig.maxOutputTokens` ≥ 1
 /// and `temperature` 0–2.
+///
+/// `generationConfig.responseMimeType` `application/json` asks for JSON that fits
+/// `responseJsonSchema` or `responseSchema` (the OpenAPI subset), or any object
+/// without one; `text/x.enum` for one value of the schema's `enum`, as plain text. A
+/// schema with another MIME type is refused, as the API refuses it.
 struct GeminiRequest {
     var digest: PromptDigest
     var seed: Int64?
     var completionTokens: Int
     var finishReason: String
+    /// The structured reply's pieces, already cut by `maxOutputTokens`; nil for words.
+    var structured: [String]?
 
     init(_ body: ByteBuffer, configuration: MockProviderServer.Configuration) throws(GeminiError) {
         guard let object = body.jsonObject() else {
@@ -301,15 +312,57 @@ struct GeminiRequest {
         }
         completionTokens = configuration.replyTokens
         finishReason = "STOP"
+        var limit: Int64?
         if let cap = config["maxOutputTokens"], cap != .null {
             guard let value = cap.intValue, value >= 1 else {
                 throw GeminiError(
                     message: "* GenerateContentRequest.generation_config.max_output_tokens: must be positive\n")
             }
+            limit = value
             if value < Int64(configuration.replyTokens) {
                 completionTokens = Int(value)
                 finishReason = "MAX_TOKENS"
             }
+        }
+        guard let format = try Self.responseFormat(config) else { return }
+        var pieces = StructuredReply.pieces(
+            format, digest: digest.hash, seed: seed, choice: 0, replyWords: configuration.replyTokens)
+        finishReason = "STOP"
+        if let limit, limit < Int64(pieces.count) {
+            pieces.removeLast(pieces.count - Int(limit))
+            finishReason = "MAX_TOKENS"
+        }
+        structured = pieces
+        completionTokens = pieces.count
+    }
+
+    /// What `responseMimeType` and the schema ask for; nil for plain text.
+    private static func responseFormat(_ config: JSONObject) throws(GeminiError) -> StructuredReply.Format? {
+        let nonNull = { (value: JSONValue?) in value == .null ? nil : value }
+        let schema = nonNull(config["responseJsonSchema"]) ?? nonNull(config["responseSchema"])
+        if let schema, schema.objectValue == nil {
+            throw GeminiError(
+                message: "Invalid JSON payload received. Unknown name \"responseSchema\": expected an object.")
+        }
+        switch config["responseMimeType"]?.stringValue {
+        case "application/json"?:
+            return schema.map { .schema($0) } ?? .object
+        case "text/x.enum"?:
+            guard let schema, schema["enum"]?.arrayValue?.isEmpty == false else {
+                throw GeminiError(
+                    message:
+                        "* GenerateContentRequest.generation_config.response_schema: response_mime_type "
+                        + "text/x.enum needs a response_schema with enum values.\n")
+            }
+            return .enumText(schema)
+        default:
+            guard schema == nil else {
+                throw GeminiError(
+                    message:
+                        "* GenerateContentRequest.generation_config.response_mime_type: a response schema needs "
+                        + "response_mime_type application/json or text/x.enum.\n")
+            }
+            return nil
         }
     }
 }

@@ -1,12 +1,29 @@
 import LLMQCore
 import NIOCore
 
+/// Whose rules a chat completions request follows: both APIs share the body.
+enum ChatDialect: Sendable {
+    /// OpenAI: unknown top-level fields are rejected; `response_format` is `text`,
+    /// `json_object` (the messages must say "json") or `json_schema` with a named
+    /// `json_schema` object.
+    case openAI
+    /// Together (`PROVIDERS.md` §6): unknown fields (its `top_k`,
+    /// `repetition_penalty`, `min_p`, `safety_model`, …) are accepted and ignored,
+    /// as is `stream_options` without `stream`; `response_format` also takes
+    /// Together's own form, `{"type":"json_schema"|"json_object","schema":{…}}`, and
+    /// `regex` (answered with plain words).
+    case together
+}
+
 /// A chat completions request body, validated as the real API validates it.
 ///
 /// Messages follow the API's own wording (`Missing required parameter: 'messages'.`,
 /// `Invalid type for 'n': …`) with `param` and `code` set, so a client's error path
 /// is exercised with realistic bodies. Unknown top-level fields are rejected, as the
-/// real API rejects them.
+/// real API rejects them (OpenAI's dialect only).
+///
+/// With a JSON `response_format` the reply is a `StructuredReply` per choice instead
+/// of words.
 struct ChatRequest {
     var model: String
     var digest: PromptDigest
@@ -16,10 +33,19 @@ struct ChatRequest {
     var includeUsage: Bool
     var includeObfuscation: Bool
     var serviceTier: String
-    /// Words per choice: the configured reply length, cut by the request's cap.
+    /// Words per choice: the configured reply length, cut by the request's cap. For a
+    /// structured reply, the longest choice's pieces.
     var completionTokensPerChoice: Int
     /// "length" when the cap cut the reply, else "stop".
     var finishReason: String
+    /// For a JSON `response_format`: each choice's pieces (one per completion token,
+    /// already cut by the cap) and finish reason; nil for a reply in words.
+    var structured: [(pieces: [String], finishReason: String)]?
+
+    /// Completion tokens of all choices together.
+    var completionTokens: Int {
+        structured?.reduce(0) { $0 + $1.pieces.count } ?? completionTokensPerChoice * n
+    }
 
     /// Top-level fields of `CreateChatCompletionRequest`; anything else is rejected.
     static let knownFields: Set<String> = [
@@ -35,10 +61,12 @@ struct ChatRequest {
     /// Roles whose messages must have `content` (an assistant may send tool calls instead).
     static let rolesNeedingContent: Set<String> = ["system", "developer", "user", "tool"]
 
-    static func parse(_ body: ByteBuffer, configuration: MockProviderServer.Configuration)
-        -> Result<ChatRequest, OpenAIError>
-    {
-        guard let object = body.jsonObject() else {
+    /// Validates a body already parsed as JSON (`object` is nil when it is not a JSON
+    /// object).
+    static func parse(
+        _ object: JSONObject?, dialect: ChatDialect = .openAI, configuration: MockProviderServer.Configuration
+    ) -> Result<ChatRequest, OpenAIError> {
+        guard let object else {
             return .failure(
                 OpenAIError(
                     message:
@@ -48,15 +76,19 @@ struct ChatRequest {
                         + "through our help center at help.openai.com.)"))
         }
         do {
-            return .success(try ChatRequest(object, configuration: configuration))
+            return .success(try ChatRequest(object, dialect: dialect, configuration: configuration))
         } catch {
             return .failure(error)
         }
     }
 
-    private init(_ object: JSONObject, configuration: MockProviderServer.Configuration) throws(OpenAIError) {
-        for key in object.keys where !Self.knownFields.contains(key) {
-            throw OpenAIError(message: "Unrecognized request argument supplied: \(key)")
+    private init(_ object: JSONObject, dialect: ChatDialect, configuration: MockProviderServer.Configuration)
+        throws(OpenAIError)
+    {
+        if dialect == .openAI {
+            for key in object.keys where !Self.knownFields.contains(key) {
+                throw OpenAIError(message: "Unrecognized request argument supplied: \(key)")
+            }
         }
         // model
         guard let modelValue = object["model"], modelValue != .null else { throw Self.missing("model") }
@@ -82,6 +114,9 @@ struct ChatRequest {
                 param: "messages", code: "empty_array")
         }
         var digest = PromptDigest()
+        // JSON mode needs the word "json" in the messages (OpenAI's rule).
+        let needsJSONWord = dialect == .openAI && object["response_format"]?["type"] == .string("json_object")
+        var mentionsJSON = false
         for (index, message) in messages.enumerated() {
             let name = "messages[\(index)]"
             guard let fields = message.objectValue else { throw Self.invalidType(name, "an object", message) }
@@ -105,7 +140,9 @@ struct ChatRequest {
             case let other?:
                 throw Self.invalidType(name + ".content", "one of a string or an array", other)
             }
-            digest.add(role: role, text: MockReplies.messageText(content))
+            let text = MockReplies.messageText(content)
+            if needsJSONWord, !mentionsJSON { mentionsJSON = text.lowercased().contains("json") }
+            digest.add(role: role, text: text)
         }
         self.digest = digest
         // n
@@ -136,7 +173,7 @@ struct ChatRequest {
         }
         includeUsage = false
         includeObfuscation = true
-        if let options = object["stream_options"], options != .null {
+        if let options = object["stream_options"], options != .null, dialect == .openAI {
             guard stream else {
                 throw OpenAIError(
                     message: "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
@@ -165,6 +202,87 @@ struct ChatRequest {
                     "Invalid value for 'service_tier': \(CanonicalJSON.string(other)). Supported values are: "
                     + "'auto', 'default', 'flex', 'scale', and 'priority'.",
                 param: "service_tier", code: "invalid_value")
+        }
+        // structured output
+        guard let format = try Self.responseFormat(object["response_format"], dialect: dialect) else { return }
+        if needsJSONWord, !mentionsJSON {
+            throw OpenAIError(
+                message:
+                    "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
+                    + "'json_object'.",
+                param: "messages")
+        }
+        let seed = self.seed
+        let choices = (0..<self.n).map { choice in
+            var pieces = StructuredReply.pieces(
+                format, digest: digest.hash, seed: seed, choice: choice, replyWords: replyTokens)
+            var finish = "stop"
+            if let cap, cap < Int64(pieces.count) {
+                pieces.removeLast(pieces.count - Int(cap))
+                finish = "length"
+            }
+            return (pieces: pieces, finishReason: finish)
+        }
+        structured = choices
+        completionTokensPerChoice = choices.map(\.pieces.count).max() ?? 0
+        finishReason = choices.first?.finishReason ?? "stop"
+    }
+
+    /// The reply format `response_format` asks for; nil for plain text.
+    private static func responseFormat(_ value: JSONValue?, dialect: ChatDialect) throws(OpenAIError)
+        -> StructuredReply.Format?
+    {
+        guard let value, value != .null else { return nil }
+        guard let fields = value.objectValue else { throw invalidType("response_format", "an object", value) }
+        guard let typeValue = fields["type"], typeValue != .null else { throw missing("response_format.type") }
+        guard let type = typeValue.stringValue else {
+            throw invalidType("response_format.type", "a string", typeValue)
+        }
+        switch (type, dialect) {
+        case ("text", _):
+            return nil
+        case ("json_object", .openAI):
+            return .object
+        case ("json_object", .together), ("json_schema", .together):
+            // Together's own form puts the schema at the top; it also takes OpenAI's.
+            let schema = fields["schema"] ?? fields["json_schema"]?["schema"]
+            return schema?.objectValue != nil ? .schema(schema!) : .object
+        case ("json_schema", .openAI):
+            guard let spec = fields["json_schema"], spec != .null else {
+                throw missing("response_format.json_schema")
+            }
+            guard let specFields = spec.objectValue else {
+                throw invalidType("response_format.json_schema", "an object", spec)
+            }
+            guard let nameValue = specFields["name"], nameValue != .null else {
+                throw missing("response_format.json_schema.name")
+            }
+            guard let name = nameValue.stringValue else {
+                throw invalidType("response_format.json_schema.name", "a string", nameValue)
+            }
+            let allowed = name.utf8.allSatisfy { byte in
+                byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || (byte >= 48 && byte <= 57)
+                    || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "z"))
+            }
+            guard allowed, !name.isEmpty, name.utf8.count <= 64 else {
+                throw OpenAIError(
+                    message:
+                        "Invalid 'response_format.json_schema.name': string does not match pattern. Expected a "
+                        + "string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+                    param: "response_format.json_schema.name", code: "invalid_value")
+            }
+            guard let schema = specFields["schema"], schema != .null else { return .object }
+            guard schema.objectValue != nil else {
+                throw invalidType("response_format.json_schema.schema", "an object", schema)
+            }
+            return .schema(schema)
+        case (_, .openAI):
+            throw OpenAIError(
+                message: "Invalid value: '\(type)'. Supported values are: 'json_object', 'json_schema', and 'text'.",
+                param: "response_format.type", code: "invalid_value")
+        case (_, .together):
+            // `regex` (and anything newer): answered with plain words.
+            return nil
         }
     }
 

@@ -6,7 +6,8 @@ import NIOHTTP1
 /// streams, 429s with `x-ratelimit-*` headers, and OpenAI-shaped 500/503 bodies.
 ///
 /// It is also the default surface: unrouted paths and oversized bodies get its
-/// `Invalid URL` and 413 answers.
+/// `Invalid URL` and 413 answers. Together shares its paths: a chat completion for a
+/// model named `org/name` is handed to `TogetherSurface` (see there).
 final class OpenAISurface: MockSurface {
     static let chatCompletions = 0
     static let models = 1
@@ -14,10 +15,13 @@ final class OpenAISurface: MockSurface {
     let endpointNames = ["POST /v1/chat/completions", "GET /v1/models"]
     let configuration: MockProviderServer.Configuration
     let promptCache: PromptCache?
+    /// Answers the chat completions of Together's models.
+    let together: TogetherSurface
 
     init(configuration: MockProviderServer.Configuration, promptCache: PromptCache?) {
         self.configuration = configuration
         self.promptCache = promptCache
+        together = TogetherSurface(configuration: configuration)
     }
 
     func match(method: HTTPMethod, path: Substring) -> Int? {
@@ -29,13 +33,17 @@ final class OpenAISurface: MockSurface {
     }
 
     func prepare(_ request: MockRequest, endpoint: Int, context: inout MockRequestContext) -> MockPreparation {
+        let object = endpoint == Self.chatCompletions ? request.body.jsonObject() : nil
+        if let model = object?["model"]?.stringValue, TogetherSurface.serves(model: model) {
+            return together.prepare(request, object: object, context: &context)
+        }
         if let failure = authenticate(request) { return .respond(error(failure, context: &context)) }
         switch endpoint {
         case Self.models: return .respond(modelList(context: &context))
         default: break
         }
         let parsed: ChatRequest
-        switch ChatRequest.parse(request.body, configuration: configuration) {
+        switch ChatRequest.parse(object, configuration: configuration) {
         case .success(let request): parsed = request
         case .failure(let failure): return .respond(error(failure, context: &context))
         }
@@ -48,11 +56,10 @@ final class OpenAISurface: MockSurface {
                         code: "model_not_found"),
                     context: &context))
         }
-        let completionTokens = parsed.completionTokensPerChoice * parsed.n
         return .call(
             MockCall(
                 model: parsed.model,
-                tokenCost: parsed.digest.tokens + completionTokens,
+                tokenCost: parsed.digest.tokens + parsed.completionTokens,
                 completionTokens: parsed.completionTokensPerChoice,
                 isStream: parsed.stream,
                 render: { report, context in
@@ -108,14 +115,9 @@ final class OpenAISurface: MockSurface {
         if let report { Self.addRateLimitHeaders(report, to: &headers) }
         let cached = promptCache?.cachedTokens(for: request.digest) ?? 0
         let fingerprint = Self.fingerprint(model: request.model)
-        let usage = Usage(
-            prompt: request.digest.tokens, completion: request.completionTokensPerChoice * request.n, cached: cached)
+        let usage = Usage(prompt: request.digest.tokens, completion: request.completionTokens, cached: cached)
         if request.stream {
-            let choices = (0..<request.n).map { choice in
-                MockReplies.words(
-                    digest: request.digest.hash, seed: request.seed, tokens: request.completionTokensPerChoice,
-                    choice: choice)
-            }
+            let choices = Self.pieces(request)
             headers.append((name: "cache-control", value: "no-cache"))
             let frames = streamFrames(
                 request, fingerprint: fingerprint, choices: choices, usage: usage, context: &context)
@@ -133,14 +135,19 @@ final class OpenAISurface: MockSurface {
             if index > 0 { body.writeStaticString(",") }
             body.writeStaticString("{\"index\":")
             body.writeDecimal(index)
-            body.writeStaticString(",\"message\":{\"role\":\"assistant\",\"content\":\"")
-            // Reply words are plain lowercase ASCII: nothing to escape.
-            MockReplies.write(
-                digest: request.digest.hash, seed: request.seed, tokens: request.completionTokensPerChoice,
-                choice: index, to: &body)
-            body.writeStaticString("\"")
+            body.writeStaticString(",\"message\":{\"role\":\"assistant\",\"content\":")
+            if let structured = request.structured {
+                body.writeJSONString(structured[index].pieces.joined())
+            } else {
+                // Reply words are plain lowercase ASCII: nothing to escape.
+                body.writeStaticString("\"")
+                MockReplies.write(
+                    digest: request.digest.hash, seed: request.seed, tokens: request.completionTokensPerChoice,
+                    choice: index, to: &body)
+                body.writeStaticString("\"")
+            }
             body.writeStaticString(",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":")
-            body.writeJSONString(request.finishReason)
+            body.writeJSONString(request.structured?[index].finishReason ?? request.finishReason)
             body.writeStaticString("}")
         }
         body.writeStaticString("],\"usage\":")
@@ -153,8 +160,20 @@ final class OpenAISurface: MockSurface {
         return MockResponse(status: .ok, headers: headers, body: .full(body.bytes))
     }
 
+    /// Each choice's reply as stream pieces: its words (each but the first after a
+    /// space), or its structured pieces.
+    static func pieces(_ request: ChatRequest) -> [[String]] {
+        if let structured = request.structured { return structured.map(\.pieces) }
+        return (0..<request.n).map { choice in
+            MockReplies.words(
+                digest: request.digest.hash, seed: request.seed, tokens: request.completionTokensPerChoice,
+                choice: choice
+            ).enumerated().map { $0.offset == 0 ? $0.element : " " + $0.element }
+        }
+    }
+
     /// The SSE frames of a streamed answer: per choice a role delta, then one content
-    /// delta per word (choices interleaved), per choice a final empty delta with
+    /// delta per piece (choices interleaved), per choice a final empty delta with
     /// `finish_reason`, the usage chunk if asked for, and `[DONE]`.
     private func streamFrames(
         _ request: ChatRequest, fingerprint: UInt64, choices: [[String]], usage: Usage,
@@ -201,20 +220,20 @@ final class OpenAISurface: MockSurface {
                 finish: nil)
         }
         for position in 0..<request.completionTokensPerChoice {
-            for (choice, words) in choices.enumerated() {
+            for (choice, pieces) in choices.enumerated() where position < pieces.count {
                 chunk(
                     choice: choice, carriesToken: true,
                     delta: { frame in
                         frame.writeStaticString("{\"content\":")
-                        frame.writeJSONString(position == 0 ? words[position] : " " + words[position])
+                        frame.writeJSONString(pieces[position])
                         frame.writeStaticString("}")
                     }, finish: nil)
             }
         }
         for choice in choices.indices {
             chunk(
-                choice: choice, carriesToken: false, delta: { $0.writeStaticString("{}") }, finish: request.finishReason
-            )
+                choice: choice, carriesToken: false, delta: { $0.writeStaticString("{}") },
+                finish: request.structured?[choice].finishReason ?? request.finishReason)
         }
         if request.includeUsage {
             var frame = prefix

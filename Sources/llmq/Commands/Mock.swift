@@ -6,13 +6,18 @@ import MockProvider
 extension LLMQ {
     struct Mock: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run a fake OpenAI-compatible provider on this machine, for tests, benchmarks and demos.",
+            abstract: "Run a fake LLM provider on this machine, for tests, benchmarks and demos.",
             discussion: """
                 Prints "listening on http://127.0.0.1:PORT" as its first line, then serves until \
-                interrupted (SIGINT or SIGTERM). Point llmq or any OpenAI client at it with \
-                OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 and any non-empty API key.
+                interrupted (SIGINT or SIGTERM). It speaks OpenAI, Anthropic, Gemini and Together on \
+                one port: point llmq or the providers' SDKs at it with OPENAI_BASE_URL and \
+                TOGETHER_BASE_URL=http://127.0.0.1:PORT/v1, ANTHROPIC_BASE_URL and \
+                GEMINI_BASE_URL=http://127.0.0.1:PORT, and any non-empty API key. Together shares \
+                OpenAI's paths: a model named org/name (meta-llama/Llama-3.3-70B-Instruct-Turbo) \
+                gets Together's answers, any other model OpenAI's.
 
-                Replies are deterministic words; counters are at GET /_mock/stats (POST \
+                Replies are deterministic words, or JSON that fits the schema when a request asks \
+                for structured output; counters are at GET /_mock/stats (POST \
                 /_mock/reset zeroes them). Durations are Go-style: 250ms, 1.5s, 2m. Fractions are \
                 0...1 of the calls that pass validation and the rate limits.
                 """)
@@ -130,10 +135,10 @@ extension LLMQ {
             }
             // Written unbuffered: a parent process reads this line to learn the port.
             FileHandle.standardOutput.write(Data("listening on \(server.url)\n".utf8))
-            FileHandle.standardError.write(
-                Data(
-                    "llmq mock: OPENAI_BASE_URL=\(server.openAIBaseURL), stats at \(server.url)/_mock/stats; Ctrl-C stops\n"
-                        .utf8))
+            let hint =
+                "llmq mock: OPENAI_BASE_URL and TOGETHER_BASE_URL=\(server.openAIBaseURL), ANTHROPIC_BASE_URL and "
+                + "GEMINI_BASE_URL=\(server.url), stats at \(server.url)/_mock/stats; Ctrl-C stops\n"
+            FileHandle.standardError.write(Data(hint.utf8))
             var received: Int32 = 0
             sigwait(&stopSignals, &received)
             let stats = server.stats
