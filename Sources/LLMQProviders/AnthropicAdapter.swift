@@ -26,6 +26,23 @@ public struct AnthropicAdapter: ProviderAdapter {
     public func makeRequest(_ canonical: JSONValue, route: Route, key: String, stream: Bool) throws(ProviderFailure)
         -> HTTPRequest
     {
+        let body = try body(canonical, route: route, stream: stream)
+        var headers: HTTPHeaders = [
+            "Content-Type": "application/json", "anthropic-version": Self.apiVersion,
+        ]
+        if !key.isEmpty { headers.add(name: "x-api-key", value: key) }
+        return HTTPRequest(
+            method: .post, url: baseURL + "/v1/messages", headers: headers, body: CanonicalJSON.encode(.object(body)))
+    }
+
+    /// Throws what `makeRequest` would refuse (a parameter this provider cannot
+    /// express), without building the request: `llmq submit` checks every line.
+    public func validate(_ canonical: JSONValue, route: Route) throws(ProviderFailure) {
+        _ = try body(canonical, route: route, stream: false)
+    }
+
+    /// The request body, or the refusal of what the provider cannot express.
+    func body(_ canonical: JSONValue, route: Route, stream: Bool) throws(ProviderFailure) -> JSONObject {
         func refuse(_ message: String) -> ProviderFailure {
             ProviderFailure(status: nil, type: "unsupported", message: message)
         }
@@ -54,7 +71,7 @@ public struct AnthropicAdapter: ProviderAdapter {
             case "messages", "model", "max_tokens", "stream", "stream_options": break
             case "temperature":
                 guard let number = value.doubleValue, number <= 1 else {
-                    throw refuse("Anthropic's temperature goes from 0 to 1, not \(CanonicalJSON.string(value))")
+                    throw refuse("Anthropic's \"temperature\" goes from 0 to 1, not \(CanonicalJSON.string(value))")
                 }
                 body["temperature"] = value
             case "top_p", "top_k", "metadata", "thinking", "tools", "tool_choice", "service_tier":
@@ -74,12 +91,7 @@ public struct AnthropicAdapter: ProviderAdapter {
             }
         }
         if stream { body["stream"] = .bool(true) }
-        var headers: HTTPHeaders = [
-            "Content-Type": "application/json", "anthropic-version": Self.apiVersion,
-        ]
-        if !key.isEmpty { headers.add(name: "x-api-key", value: key) }
-        return HTTPRequest(
-            method: .post, url: baseURL + "/v1/messages", headers: headers, body: CanonicalJSON.encode(.object(body)))
+        return body
     }
 
     /// Anthropic content blocks for OpenAI message content (a string or text parts).

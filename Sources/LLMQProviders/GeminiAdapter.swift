@@ -28,6 +28,23 @@ public struct GeminiAdapter: ProviderAdapter {
     public func makeRequest(_ canonical: JSONValue, route: Route, key: String, stream: Bool) throws(ProviderFailure)
         -> HTTPRequest
     {
+        let body = try body(canonical, route: route, stream: stream)
+        let verb = stream ? "streamGenerateContent?alt=sse" : "generateContent"
+        var headers: HTTPHeaders = ["Content-Type": "application/json"]
+        if !key.isEmpty { headers.add(name: "x-goog-api-key", value: key) }
+        return HTTPRequest(
+            method: .post, url: "\(baseURL)/\(apiVersion)/models/\(route.providerModel):\(verb)", headers: headers,
+            body: CanonicalJSON.encode(.object(body)))
+    }
+
+    /// Throws what `makeRequest` would refuse (a parameter this provider cannot
+    /// express), without building the request: `llmq submit` checks every line.
+    public func validate(_ canonical: JSONValue, route: Route) throws(ProviderFailure) {
+        _ = try body(canonical, route: route, stream: false)
+    }
+
+    /// The request body, or the refusal of what the provider cannot express.
+    func body(_ canonical: JSONValue, route: Route, stream: Bool) throws(ProviderFailure) -> JSONObject {
         func refuse(_ message: String) -> ProviderFailure {
             ProviderFailure(status: nil, type: "unsupported", message: message)
         }
@@ -82,12 +99,7 @@ public struct GeminiAdapter: ProviderAdapter {
         var body: JSONObject = ["contents": .array(contents)]
         if !system.isEmpty { body["systemInstruction"] = .object(["parts": .array(system)]) }
         if !config.isEmpty { body["generationConfig"] = .object(config) }
-        let verb = stream ? "streamGenerateContent?alt=sse" : "generateContent"
-        var headers: HTTPHeaders = ["Content-Type": "application/json"]
-        if !key.isEmpty { headers.add(name: "x-goog-api-key", value: key) }
-        return HTTPRequest(
-            method: .post, url: "\(baseURL)/\(apiVersion)/models/\(route.providerModel):\(verb)", headers: headers,
-            body: CanonicalJSON.encode(.object(body)))
+        return body
     }
 
     /// OpenAI's finish reason for a Gemini one.

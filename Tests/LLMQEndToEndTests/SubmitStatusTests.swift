@@ -200,3 +200,37 @@ struct SubmitStatusTests {
         #expect(badJob.stderr.contains("a job name may use letters"))
     }
 }
+
+/// A parameter the model's provider cannot take is an input error at submit time,
+/// not a failure hours later in `llmq work`.
+@Suite struct SubmitProviderFitTests {
+    @Test func parametersTheProviderCannotExpressAreRejectedAtSubmit() throws {
+        let llmq = try LLMQBinary()
+        defer { llmq.cleanUp() }
+        try llmq.write(
+            "p.jsonl",
+            [
+                #"{"custom_id":"a","model":"haiku","prompt":"hi","seed":3}"#,
+                #"{"custom_id":"b","model":"gpt-4o-mini","prompt":"hi","seed":3}"#,
+                #"{"custom_id":"c","model":"claude-sonnet-4-5","prompt":"hi","temperature":1.5}"#,
+                #"{"custom_id":"d","model":"flash","prompt":"hi","temperature":1.5,"seed":1}"#,
+                #"{"custom_id":"e","method":"POST","url":"/v1/chat/completions","body":{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}],"logprobs":true}}"#,
+            ].joined(separator: "\n") + "\n")
+        let rejected = try llmq.run(["submit", "p.jsonl"])
+        #expect(rejected.status == 65)
+        #expect(
+            rejected.stderr.contains(
+                #"line 1, field "seed": claude-haiku-4-5 is served by Anthropic: Anthropic has no equivalent of "seed""#
+            ),
+            "\(rejected.stderr)")
+        #expect(rejected.stderr.contains(#"line 3, field "temperature": claude-sonnet-4-5 is served by Anthropic"#))
+        #expect(rejected.stderr.contains(#"line 5, field "logprobs": gemini-2.5-flash is served by Gemini"#))
+        #expect(!rejected.stderr.contains("line 2") && !rejected.stderr.contains("line 4"))
+        #expect((try llmq.statusJSON()["jobs"] as? [[String: Any]])?.isEmpty == true)
+
+        let skipped = try llmq.run(["submit", "p.jsonl", "--skip-invalid"])
+        #expect(skipped.status == 0, "\(skipped.stderr)")
+        #expect(try llmq.jobStatus("p")?["queued"] as? Int == 2)
+        #expect(try llmq.read("jobs/p/rejected.jsonl").split(separator: "\n").count == 3)
+    }
+}

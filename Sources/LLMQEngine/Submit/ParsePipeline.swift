@@ -146,7 +146,12 @@ final class ParsePipeline: @unchecked Sendable {
                 for line in rawChunk.lines {
                     let bytes = UnsafeRawBufferPointer(rebasing: buffer[line.start..<line.start + line.count])
                     switch parser.parse(line: bytes, number: line.number) {
-                    case .success(let request): chunk.requests.append(NewRequest(request, line: line.number))
+                    case .success(let request):
+                        if let problem = ProviderFit.problem(request, line: line.number) {
+                            chunk.problems.append(problem)
+                        } else {
+                            chunk.requests.append(NewRequest(request, line: line.number))
+                        }
                     case .failure(let problem): chunk.problems.append(problem)
                     }
                     if keepRawLines { chunk.rawLines[line.number] = [UInt8](bytes) }
