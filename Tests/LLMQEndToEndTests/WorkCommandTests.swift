@@ -1,5 +1,6 @@
 import Foundation
 import LLMQCore
+import LLMQTransport
 import Testing
 
 /// `llmq submit` then `llmq work` against `llmq mock`, all as binaries.
@@ -198,5 +199,53 @@ import Testing
         #expect(work.terminationStatus == 0)
         #expect((try llmq.statusJSON()["workers"] as? [[String: Any]])?.isEmpty == true)
         #expect(try llmq.read("jobs/b/results.jsonl").split(separator: "\n").count == 1)
+    }
+}
+
+/// Two `llmq work` processes on one queue: no errors, no request sent twice, each
+/// custom_id once in results.jsonl.
+@Suite(.serialized) struct SideBySideWorkersTests {
+    @Test func twoWorkersShareAJobWithoutDoubleWork() async throws {
+        let llmq = try LLMQBinary()
+        defer { llmq.cleanUp() }
+        let mock = try CallCommandTests.startMock(["--latency", "20ms"])
+        defer { mock.process.terminate() }
+        let count = 1_500
+        let lines = (1...count).map { #"{"custom_id":"r\#($0)","model":"gpt-4o-mini","prompt":"prompt \#($0)"}"# }
+        try llmq.write("shared.jsonl", lines.joined(separator: "\n") + "\n")
+        #expect(try llmq.run(["submit", "shared.jsonl"]).status == 0)
+
+        let workers = (0..<2).map { _ in
+            let work = Process()
+            work.executableURL = LLMQBinary.url
+            work.arguments = ["work", "--concurrency", "16", "--no-cache", "--progress-interval", "0.2"]
+            work.currentDirectoryURL = llmq.directory
+            work.environment = ProcessInfo.processInfo.environment.merging([
+                "OPENAI_BASE_URL": mock.url + "/v1", "OPENAI_API_KEY": "k",
+            ]) { _, new in new }
+            work.standardError = Pipe()
+            return work
+        }
+        for work in workers { try work.run() }
+        var reports: [String] = []
+        for work in workers {
+            let stderr = (work.standardError as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
+            work.waitUntilExit()
+            reports.append(String(decoding: stderr, as: UTF8.self))
+            #expect(work.terminationStatus == 0, "\(reports.last ?? "")")
+        }
+        // Both took part: each finished some of the requests.
+        for report in reports {
+            let done = report.split(separator: "\n").last { $0.hasPrefix("done: ") } ?? ""
+            #expect(!done.hasPrefix("done: 0 ok"), "\(report)")
+        }
+
+        let results = try llmq.read("jobs/shared/results.jsonl").split(separator: "\n")
+        let ids = try results.map { try JSONParser.parse(String($0))["custom_id"]?.stringValue ?? "" }
+        #expect(ids.count == count)
+        #expect(Set(ids).count == count)
+        #expect(try llmq.read("jobs/shared/ledger.jsonl").split(separator: "\n").count == count)
+        let response = try await CurlTransport().send(HTTPRequest(url: mock.url + "/_mock/stats"))
+        #expect(try JSONParser.parse(response.body)["total_requests"]?.intValue == Int64(count))
     }
 }
