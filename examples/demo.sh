@@ -25,3 +25,5 @@ fi
 "$LLMQ" status
 echo "results: $LLMQ_HOME/simple/results.jsonl   ledger: $LLMQ_HOME/simple/ledger.jsonl"
 head -n 2 "$LLMQ_HOME/simple/results.jsonl"
+# The same outcomes in input order, as an OpenAI Batch API output file.
+"$LLMQ" results simple --format openai-batch --out "$LLMQ_HOME/simple/openai-batch-output.jsonl"

@@ -26,7 +26,7 @@ public enum OutputLines {
             "cache_write_tokens": .int(Int64(usage.cacheWriteTokens)),
             "output_tokens": .int(Int64(usage.outputTokens)),
             "reasoning_tokens": .int(Int64(usage.reasoningTokens)),
-            "cost_usd": request.costUSD.map { .number($0) } ?? .null,
+            "cost_usd": request.costUSD.map { .number(usd($0)) } ?? .null,
         ]
         if let price = prices?.price(for: request.model) {
             entry["price_input"] = .number(price.input)
@@ -34,7 +34,7 @@ public enum OutputLines {
             entry["price_cache_write"] = .number(price.cacheWrite)
             entry["price_output"] = .number(price.output)
         }
-        if cached { entry["saved_usd"] = result["saved_usd"] ?? .null }
+        if cached { entry["saved_usd"] = result["saved_usd"]?.doubleValue.map { .number(usd($0)) } ?? .null }
         return [results: [line], ledger: [.object(entry)]]
     }
 
@@ -58,10 +58,16 @@ public enum OutputLines {
         line["text"] = result["text"] ?? .string("")
         line["finish_reason"] = result["finish_reason"] ?? .null
         line["usage"] = usage.json
-        line["cost_usd"] = request.costUSD.map { .number($0) } ?? .null
+        line["cost_usd"] = request.costUSD.map { .number(usd($0)) } ?? .null
         line["cached"] = .bool(result["cached"] == .bool(true))
         line["latency_ms"] = result["latency_ms"] ?? .null
         if let raw = result["raw"] { line["raw"] = raw }
         return .object(line)
+    }
+
+    /// Dollars to 1e-10 (a hundred-millionth of a cent): tokens × price / 1e6 in
+    /// binary floating point otherwise prints as 0.000012149999999999999.
+    static func usd(_ amount: Double) -> Double {
+        (amount * 1e10).rounded() / 1e10
     }
 }
