@@ -153,7 +153,7 @@ public final class Worker: Sendable {
             // request's usual time passed with any in flight (2 to 20 ms: a slot
             // waits about 1/64 of a request's time on average, yet turns stay
             // few), or a retry may be due.
-            let refill = Int(min(20, max(2, averageLatency.withLock { $0 } / 32)))
+            let refill = Int(min(20, max(2, averageLatency.withLock { $0 } / 64)))
             await wake.wait(milliseconds: idle ? 250 : inFlight.load(ordering: .relaxed) > 0 ? refill : 20)
         }
         total = Self.add(total, try flush())
@@ -237,7 +237,7 @@ public final class Worker: Sendable {
             return $0.count
         }
         // Refill in small batches: one claim and one commit per 1/32 of the slots.
-        if waiting >= max(1, configuration.concurrency / 32) { wake.signal() }
+        if waiting >= max(1, configuration.concurrency / 64) { wake.signal() }
     }
 
     /// Writes the outcomes gathered so far in one transaction (a group commit).
