@@ -40,7 +40,8 @@ import Testing
             #expect(
                 json.objectValue?.keys == [
                     "requests", "rate_limited", "in_flight", "peak_in_flight", "connections_accepted", "faults",
-                    "total_requests",
+                    "total_requests", "batches_created", "batches_created_by_provider", "files_uploaded",
+                    "batch_requests",
                 ])
             #expect(json["requests"]?["POST /v1/chat/completions"]?["200"] == .int(2))
             #expect(json["total_requests"] == .int(2))

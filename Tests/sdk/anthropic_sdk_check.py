@@ -2,7 +2,8 @@
 """Drives the official `anthropic` Python SDK against `llmq mock`, to show the fake
 provider's Anthropic surface (PROVIDERS.md §3) is one a real client accepts:
 messages, system prompts, streams, usage and prompt caching, structured output,
-errors, rate limits and faults, each as the SDK sees it.
+errors, rate limits and faults, each as the SDK sees it; and Message Batches
+(PROVIDERS.md §4) through a whole cycle.
 
 It installs nothing; Tests/sdk/run_sdk_checks.sh sets up a virtualenv and runs it:
 
@@ -155,6 +156,92 @@ def bad_requests(client):
             lambda error: f"{error.type}: {error.api_message}")
 
 
+def wait_for_batch(client, batch, seconds=15):
+    """Polls until the batch has ended; returns it and the statuses seen."""
+    seen = [batch.processing_status]
+    deadline = time.monotonic() + seconds
+    while batch.processing_status != "ended" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        batch = client.messages.batches.retrieve(batch.id)
+        if batch.processing_status != seen[-1]:
+            seen.append(batch.processing_status)
+    return batch, seen
+
+
+def batch_requests(count):
+    requests = [{"custom_id": f"q{i}", "params": {"model": MODEL, "max_tokens": 64,
+                                                  "messages": [{"role": "user", "content": f"Question {i}?"}]}}
+                for i in range(count)]
+    # The online endpoint refuses this one (no max_tokens): an errored result.
+    requests.append({"custom_id": "no-max", "params": {"model": MODEL, "messages": MESSAGES}})
+    return requests
+
+
+def batches(binary):
+    """messages.batches: create, retrieve until ended, results, list, cancel, delete."""
+    with Mock(binary, "--reply-tokens", "8", "--batch-seconds", "1") as mock:
+        client = client_for(mock)
+        requests = batch_requests(4)
+        batch = client.messages.batches.create(requests=requests)
+        check("batches.create answers in_progress with every request processing",
+              batch.id.startswith("msgbatch_") and batch.processing_status == "in_progress"
+              and batch.request_counts.processing == 5 and batch.results_url is None
+              and (batch.expires_at - batch.created_at).total_seconds() == 86400, str(batch))
+        batch, seen = wait_for_batch(client, batch)
+        check("retrieve until ended", batch.processing_status == "ended" and seen == ["in_progress", "ended"], str(seen))
+        counts = batch.request_counts
+        check("request_counts after the end", counts.processing == 0 and counts.succeeded == 4 and counts.errored == 1
+              and counts.canceled == 0 and counts.expired == 0, str(counts))
+        check("results_url and ended_at set", batch.results_url.endswith(f"/v1/messages/batches/{batch.id}/results")
+              and batch.ended_at is not None, str(batch))
+        results = {entry.custom_id: entry.result for entry in client.messages.batches.results(batch.id)}
+        check("results has every custom_id once", sorted(results) == sorted(r["custom_id"] for r in requests),
+              str(sorted(results)))
+        online = client.messages.create(**requests[1]["params"])
+        check("a succeeded result is the online answer", results["q1"].type == "succeeded"
+              and results["q1"].message.content[0].text == online.content[0].text, str(results["q1"]))
+        check("a refused request is errored with the online error", results["no-max"].type == "errored"
+              and results["no-max"].error.error.type == "invalid_request_error"
+              and "max_tokens" in results["no-max"].error.error.message, str(results["no-max"]))
+        listed = client.messages.batches.list(limit=10)
+        check("batches.list has it", [item.id for item in listed.data] == [batch.id] and listed.has_more is False,
+              str(listed))
+        deleted = client.messages.batches.delete(batch.id)
+        check("delete an ended batch", deleted.type == "message_batch_deleted" and deleted.id == batch.id)
+        check.expect_raise(
+            "a deleted batch is gone (NotFoundError)", anthropic.NotFoundError,
+            lambda: client.messages.batches.retrieve(batch.id))
+        check.expect_raise(
+            "a repeated custom_id raises BadRequestError", anthropic.BadRequestError,
+            lambda: client.messages.batches.create(requests=requests[:2] + requests[:1]),
+            lambda error: "custom_id" in error.api_message, lambda error: error.api_message)
+        stats = mock.stats()
+        check("stats count the batch", stats["batches_created"] == 1
+              and stats["batches_created_by_provider"]["anthropic"] == 1, str(stats))
+
+    with Mock(binary, "--batch-seconds", "60") as mock:
+        client = client_for(mock)
+        batch = client.messages.batches.create(requests=batch_requests(2))
+        check.expect_raise(
+            "delete while in progress raises BadRequestError", anthropic.BadRequestError,
+            lambda: client.messages.batches.delete(batch.id))
+        canceling = client.messages.batches.cancel(batch.id)
+        check("cancel answers canceling", canceling.processing_status == "canceling"
+              and canceling.cancel_initiated_at is not None, str(canceling))
+        ended, _ = wait_for_batch(client, canceling)
+        check("the next retrieve shows it ended, every request canceled",
+              ended.processing_status == "ended" and ended.request_counts.canceled == 3, str(ended))
+        kinds = {entry.result.type for entry in client.messages.batches.results(batch.id)}
+        check("results say canceled", kinds == {"canceled"}, str(kinds))
+
+    with Mock(binary, "--batch-expire", "1") as mock:
+        client = client_for(mock)
+        batch, _ = wait_for_batch(client, client.messages.batches.create(requests=batch_requests(5)))
+        kinds = sorted(entry.result.type for entry in client.messages.batches.results(batch.id))
+        check("an expiring batch keeps the results run before, the rest expired",
+              batch.request_counts.expired == 3 and kinds.count("expired") == 3 and len(kinds) == 6, str(kinds))
+
+
 def run(binary):
     with Mock(binary, "--reply-tokens", "8") as mock:
         client = client_for(mock)
@@ -227,6 +314,10 @@ def run(binary):
             lambda: list(client_for(mock, max_retries=0).messages.create(
                 model=MODEL, max_tokens=64, messages=MESSAGES, stream=True)),
             lambda error: error.type == "overloaded_error" and "Overloaded" in str(error))
+
+    started = time.monotonic()
+    check.guard("message batches", lambda: batches(binary))
+    print(f"     (batch checks took {time.monotonic() - started:.1f}s)")
 
 
 def main():

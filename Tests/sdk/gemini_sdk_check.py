@@ -3,7 +3,8 @@
 fake provider's Gemini surface (PROVIDERS.md §5) is one a real client accepts:
 generateContent under /v1 and /v1beta, system instructions, streams, usage
 metadata, structured output, errors, rate limits and faults, each as the SDK
-sees it.
+sees it; and Batch Mode with inline requests and with a file uploaded through the
+Files API, under both versions.
 
 It installs nothing; Tests/sdk/run_sdk_checks.sh sets up a virtualenv and runs it:
 
@@ -15,6 +16,7 @@ every check passes.
 
 import argparse
 import enum
+import io
 import json
 import os
 import sys
@@ -149,7 +151,105 @@ def bad_requests(client):
         lambda error: error.code == 400 and error.status == "INVALID_ARGUMENT")
 
 
+ENDED_STATES = {types.JobState.JOB_STATE_SUCCEEDED, types.JobState.JOB_STATE_FAILED,
+                types.JobState.JOB_STATE_CANCELLED, types.JobState.JOB_STATE_EXPIRED}
+
+
+def wait_for_batch(client, job, seconds=15):
+    """Polls until the job has ended; returns it and the states seen."""
+    seen = [job.state]
+    deadline = time.monotonic() + seconds
+    while job.state not in ENDED_STATES and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job = client.batches.get(name=job.name)
+        if job.state != seen[-1]:
+            seen.append(job.state)
+    return job, seen
+
+
+def inline_requests(count):
+    return [{"contents": f"Question {i}?", "metadata": {"key": f"q{i}"}} for i in range(count)]
+
+
+def batches(mock, version):
+    """client.batches with inline requests and with an uploaded file, under `version`."""
+    label = f"{version} batch"
+    client = client_for(mock, api_version=version)
+    job = client.batches.create(model=MODEL, src=inline_requests(3), config={"display_name": "inline-job"})
+    check(f"{label}: create gives a pending job with its display name",
+          job.name.startswith("batches/") and job.state == types.JobState.JOB_STATE_PENDING
+          and job.display_name == "inline-job" and job.model == f"models/{MODEL}", str(job))
+    job, seen = wait_for_batch(client, job)
+    check(f"{label}: get until succeeded", job.state == types.JobState.JOB_STATE_SUCCEEDED
+          and types.JobState.JOB_STATE_RUNNING in seen and job.end_time is not None, str(seen))
+    responses = job.dest.inlined_responses if job.dest else []
+    keys = [response.metadata["key"] for response in responses]
+    online = client.models.generate_content(model=MODEL, contents="Question 1?")
+    check(f"{label}: inlined responses keyed by metadata.key", keys == ["q0", "q1", "q2"], str(keys))
+    check(f"{label}: an inlined response is the online answer",
+          lambda: responses[1].response.text == online.text and responses[1].error is None, str(responses[1:2]))
+    listed = [item.name for item in client.batches.list(config={"page_size": 10})]
+    check(f"{label}: batches.list has it", job.name in listed, str(listed))
+
+    lines = "".join(json.dumps({"key": f"f{i}", "request": {"contents": [{"role": "user", "parts": [
+        {"text": f"Question {i}?"}]}]}}) + "\n" for i in range(4)).encode()
+    uploaded = client.files.upload(file=io.BytesIO(lines), config={"mime_type": "application/jsonl",
+                                                                    "display_name": "requests"})
+    check(f"{label}: files.upload (resumable)", uploaded.name.startswith("files/")
+          and uploaded.size_bytes == len(lines) and uploaded.display_name == "requests"
+          and uploaded.state == types.FileState.ACTIVE, str(uploaded))
+    check(f"{label}: files.get", client.files.get(name=uploaded.name).size_bytes == len(lines))
+    job, _ = wait_for_batch(client, client.batches.create(model=MODEL, src=uploaded.name,
+                                                          config={"display_name": "file-job"}))
+    check(f"{label}: a file job succeeds with a responses file", job.state == types.JobState.JOB_STATE_SUCCEEDED
+          and job.dest is not None and job.dest.file_name is not None, str(job))
+    if job.dest is not None and job.dest.file_name is not None:
+        data = client.files.download(file=job.dest.file_name)
+        results = {line["key"]: line for line in map(json.loads, data.decode().splitlines())}
+        check(f"{label}: responses file keyed by key", sorted(results) == [f"f{i}" for i in range(4)], str(results))
+        text = results.get("f1", {}).get("response", {}).get("candidates", [{}])[0].get("content", {}).get(
+            "parts", [{}])[0].get("text")
+        check(f"{label}: a file response is the online answer", text == online.text, str(results.get("f1")))
+    client.files.delete(name=uploaded.name)
+    check.expect_raise(f"{label}: a deleted file is gone", errors.ClientError,
+                       lambda: client.files.get(name=uploaded.name), lambda error: error.code in (403, 404))
+    client.batches.delete(name=job.name)
+    check.expect_raise(f"{label}: a deleted batch is gone", errors.ClientError,
+                       lambda: client.batches.get(name=job.name), lambda error: error.code == 404)
+
+
+def batch_knobs(binary):
+    """Cancel on a slow batch, an expiring batch, failing lines."""
+    with Mock(binary, "--batch-seconds", "60") as mock:
+        client = client_for(mock, api_version="v1")
+        job = client.batches.create(model=MODEL, src=inline_requests(2), config={"display_name": "slow"})
+        client.batches.cancel(name=job.name)
+        job = client.batches.get(name=job.name)
+        check("batch cancel: the job is cancelled", job.state == types.JobState.JOB_STATE_CANCELLED, str(job))
+    with Mock(binary, "--batch-expire", "1") as mock:
+        client = client_for(mock, api_version="v1")
+        job, _ = wait_for_batch(client, client.batches.create(model=MODEL, src=inline_requests(4)))
+        answered = [response for response in job.dest.inlined_responses if response.response is not None]
+        check("batch expiry: half the responses, the rest errors", job.state == types.JobState.JOB_STATE_EXPIRED
+              and len(answered) == 2 and len(job.dest.inlined_responses) == 4, str(job))
+    with Mock(binary, "--batch-fail-lines", "1") as mock:
+        client = client_for(mock)
+        job, _ = wait_for_batch(client, client.batches.create(model=MODEL, src=inline_requests(2)))
+        check("batch fail lines: every response is an error", all(
+            response.error is not None and response.response is None for response in job.dest.inlined_responses),
+            str(job.dest))
+
+
 def run(binary):
+    started = time.monotonic()
+    with Mock(binary, "--reply-tokens", "8", "--batch-seconds", "1") as mock:
+        for version in ["v1beta", "v1"]:
+            check.guard(f"{version}: batches", lambda version=version: batches(mock, version))
+        check("batch stats: created and uploaded", lambda: mock.stats()["batches_created_by_provider"]["gemini"] == 4
+              and mock.stats()["files_uploaded"] == 2, str(mock.stats()))
+    check.guard("batch knobs", lambda: batch_knobs(binary))
+    print(f"     (batch checks took {time.monotonic() - started:.1f}s)")
+
     with Mock(binary, "--reply-tokens", "8") as mock:
         for version in ["v1beta", "v1"]:
             client = client_for(mock, api_version=version)

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Drives the official `openai` Python SDK against `llmq mock`, to show the fake
 provider's OpenAI surface is one a real client accepts: replies, streams,
-structured output, errors, rate limits and faults, each as the SDK sees it; and
-the same SDK against the Together surface (PROVIDERS.md §6), as Together's users
-drive it.
+structured output, errors, rate limits and faults, each as the SDK sees it; the
+Files and Batch APIs through a whole batch cycle (PROVIDERS.md §2); and the same
+SDK against the Together surface (PROVIDERS.md §6), as Together's users drive it.
 
 It installs nothing. Tests/sdk/run_sdk_checks.sh sets up a virtualenv and runs it
 with the anthropic and gemini checks; or set one up yourself:
@@ -245,6 +245,155 @@ def together_checks(binary):
             check(f"{label}: 500 raises InternalServerError", error.status_code == 500 and bool(error.message))
 
 
+BATCH_ENDED = ("completed", "failed", "expired", "cancelled")
+
+
+def batch_lines(count, model="gpt-4o-mini"):
+    """Batch input lines, one question each, plus one the online endpoint refuses."""
+    lines = [{"custom_id": f"q{i}", "method": "POST", "url": "/v1/chat/completions",
+              "body": {"model": model, "messages": [{"role": "user", "content": f"Question {i}?"}], "seed": i}}
+             for i in range(count)]
+    lines.append({"custom_id": "empty", "method": "POST", "url": "/v1/chat/completions",
+                  "body": {"model": model, "messages": []}})
+    return lines
+
+
+def jsonl(lines):
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def wait_for_batch(client, batch, seconds=15):
+    """Polls until the batch ends; returns it and the statuses seen."""
+    seen = [batch.status]
+    deadline = time.monotonic() + seconds
+    while batch.status not in BATCH_ENDED and time.monotonic() < deadline:
+        time.sleep(0.1)
+        batch = client.batches.retrieve(batch.id)
+        if batch.status != seen[-1]:
+            seen.append(batch.status)
+    return batch, seen
+
+
+def results_by_id(client, file_id):
+    return {line["custom_id"]: line for line in map(json.loads, client.files.content(file_id).text.splitlines())}
+
+
+def batch_checks(binary):
+    """A whole batch cycle through the SDK: files.create, batches.create, retrieve until
+    completed, files.content; then list, cancel, expiry and the validation errors."""
+    label = "batch"
+    lines = batch_lines(5)
+    with Mock(binary, "--reply-tokens", "8", "--batch-seconds", "1") as mock:
+        client = mock.client()
+        data = jsonl(lines)
+        uploaded = client.files.create(file=("requests.jsonl", data), purpose="batch")
+        check(f"{label}: files.create returns the file", uploaded.id.startswith("file-") and uploaded.purpose == "batch"
+              and uploaded.bytes == len(data) and uploaded.filename == "requests.jsonl", str(uploaded))
+        check(f"{label}: files.retrieve", client.files.retrieve(uploaded.id).bytes == len(data))
+        batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                      completion_window="24h", metadata={"llmq_job": "job-1"})
+        check(f"{label}: batches.create answers validating with the metadata",
+              batch.id.startswith("batch_") and batch.status == "validating" and batch.metadata == {"llmq_job": "job-1"}
+              and batch.input_file_id == uploaded.id and batch.output_file_id is None, str(batch))
+        batch, seen = wait_for_batch(client, batch)
+        check(f"{label}: retrieve until completed", batch.status == "completed", str(seen))
+        check(f"{label}: went through in_progress", "in_progress" in seen, str(seen))
+        check(f"{label}: request_counts", batch.request_counts.total == 6 and batch.request_counts.completed == 5
+              and batch.request_counts.failed == 1, str(batch.request_counts))
+        check(f"{label}: timestamps of each step", batch.in_progress_at and batch.finalizing_at and batch.completed_at
+              and batch.created_at <= batch.in_progress_at <= batch.completed_at, str(batch))
+        check(f"{label}: usage adds the answers up", batch.usage is not None and batch.usage.output_tokens == 40
+              and batch.usage.total_tokens == batch.usage.input_tokens + 40, str(batch.usage))
+        output = results_by_id(client, batch.output_file_id)
+        check(f"{label}: output file has each succeeded custom_id once", sorted(output) == [f"q{i}" for i in range(5)],
+              str(sorted(output)))
+        online = client.chat.completions.create(**lines[2]["body"])
+        answer = output["q2"]["response"]
+        check(f"{label}: a line is answered as the online endpoint answers it",
+              answer["status_code"] == 200 and answer["request_id"].startswith("req_")
+              and answer["body"]["choices"][0]["message"]["content"] == online.choices[0].message.content
+              and output["q2"]["error"] is None and output["q2"]["id"].startswith("batch_req_"), str(answer))
+        errors = results_by_id(client, batch.error_file_id)
+        check(f"{label}: error file has the refused line with its 400 body",
+              list(errors) == ["empty"] and errors["empty"]["response"]["status_code"] == 400
+              and errors["empty"]["response"]["body"]["error"]["param"] == "messages", str(errors))
+        output_file = client.files.retrieve(batch.output_file_id)
+        check(f"{label}: output file purpose batch_output", output_file.purpose == "batch_output", str(output_file))
+        listed = client.batches.list(limit=10)
+        check(f"{label}: batches.list has it", [item.id for item in listed.data] == [batch.id], str(listed))
+        deleted = client.files.delete(uploaded.id)
+        check(f"{label}: files.delete", deleted.deleted and deleted.id == uploaded.id)
+        stats = mock.stats()
+        check(f"{label}: stats count the batch and the upload",
+              stats["batches_created"] == 1 and stats["batches_created_by_provider"]["openai"] == 1
+              and stats["files_uploaded"] == 1 and stats["batch_requests"] == {batch.id: 6}, str(stats))
+
+        for name, filename, body, needle in [
+            ("a batch file not named .jsonl", "requests.txt", data, "jsonl"),
+        ]:
+            try:
+                client.files.create(file=(filename, body), purpose="batch")
+                check(f"{label}: {name} raises BadRequestError", False, "no error")
+            except openai.BadRequestError as error:
+                check(f"{label}: {name} raises BadRequestError", needle in error.message, str(error.body))
+        try:
+            client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                  completion_window="24h")
+            check(f"{label}: a deleted input file raises NotFoundError", False, "no error")
+        except openai.NotFoundError as error:
+            check(f"{label}: a deleted input file raises NotFoundError", "No such File" in error.message)
+        try:
+            client.batches.create(input_file_id="file-x", endpoint="/v1/nope", completion_window="24h")
+            check(f"{label}: a wrong endpoint raises BadRequestError", False, "no error")
+        except openai.BadRequestError as error:
+            check(f"{label}: a wrong endpoint raises BadRequestError", error.param == "endpoint", str(error.body))
+        mixed = lines[:2] + [dict(lines[2], body=dict(lines[2]["body"], model="gpt-4o")), lines[0]]
+        bad = client.files.create(file=("mixed.jsonl", jsonl(mixed)), purpose="batch")
+        failed, _ = wait_for_batch(client, client.batches.create(
+            input_file_id=bad.id, endpoint="/v1/chat/completions", completion_window="24h"))
+        codes = [(error.code, error.line) for error in (failed.errors.data if failed.errors else [])]
+        check(f"{label}: a file with two models and a repeated custom_id fails validation",
+              failed.status == "failed" and codes == [("mismatched_model", 3), ("duplicate_custom_id", 4)]
+              and failed.failed_at is not None, str(failed))
+
+    with Mock(binary, "--batch-seconds", "60") as mock:
+        client = mock.client()
+        uploaded = client.files.create(file=("requests.jsonl", jsonl(lines)), purpose="batch")
+        batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                      completion_window="24h")
+        cancelling = client.batches.cancel(batch.id)
+        check(f"{label}: cancel answers cancelling", cancelling.status == "cancelling"
+              and cancelling.cancelling_at is not None, str(cancelling))
+        cancelled = client.batches.retrieve(batch.id)
+        check(f"{label}: the next retrieve shows cancelled", cancelled.status == "cancelled"
+              and cancelled.cancelled_at is not None and cancelled.output_file_id is None, str(cancelled))
+        errors = results_by_id(client, cancelled.error_file_id)
+        check(f"{label}: lines not run are batch_cancelled", len(errors) == 6
+              and all(line["error"]["code"] == "batch_cancelled" for line in errors.values()), str(errors))
+
+    with Mock(binary, "--batch-expire", "1") as mock:
+        client = mock.client()
+        uploaded = client.files.create(file=("requests.jsonl", jsonl(batch_lines(9))), purpose="batch")
+        batch, _ = wait_for_batch(client, client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"))
+        output = results_by_id(client, batch.output_file_id) if batch.output_file_id else {}
+        errors = results_by_id(client, batch.error_file_id)
+        expired = [key for key, line in errors.items() if line["error"] and line["error"]["code"] == "batch_expired"]
+        check(f"{label}: an expiring batch keeps the answers of the lines run before",
+              batch.status == "expired" and batch.expired_at is not None and len(expired) == 5
+              and len(output) + len(errors) == 10 and not set(output) & set(expired), str(batch))
+
+    with Mock(binary, "--batch-fail-lines", "1") as mock:
+        client = mock.client()
+        uploaded = client.files.create(file=("requests.jsonl", jsonl(batch_lines(3)[:3])), purpose="batch")
+        batch, _ = wait_for_batch(client, client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"))
+        errors = results_by_id(client, batch.error_file_id)
+        check(f"{label}: --batch-fail-lines answers lines with the 500 body",
+              batch.output_file_id is None and len(errors) == 3
+              and all(line["response"]["status_code"] == 500 for line in errors.values()), str(errors))
+
+
 def run(binary):
     with Mock(binary, "--reply-tokens", "8") as mock:
         basic_checks(mock.client(), "mock")
@@ -318,6 +467,9 @@ def run(binary):
             check("in-stream error raises APIError", "server had an error" in str(error), str(error))
 
     together_checks(binary)
+    started = time.monotonic()
+    batch_checks(binary)
+    print(f"     (batch checks took {time.monotonic() - started:.1f}s)")
 
 
 def main():

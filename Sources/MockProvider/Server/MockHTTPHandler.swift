@@ -193,7 +193,7 @@ final class MockHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func handle(_ request: MockRequest, context: ChannelHandlerContext) {
         var requestContext = makeRequestContext(context: context)
         answer = Answer(keepAlive: request.keepAlive, version: request.version)
-        guard let route = server.router.route(method: request.method, path: request.path) else {
+        guard let route = server.router.route(request) else {
             deliver(
                 server.fallback.notFound(request, context: &requestContext), fault: nil, endpoint: 0, context: context)
             return
@@ -432,19 +432,8 @@ final class MockHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.answer = nil
     }
 
-    /// `req_` and 32 hex digits, like OpenAI's request ids.
     private func makeRequestID() -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var bytes: [UInt8] = Array("req_".utf8)
-        bytes.reserveCapacity(36)
-        for _ in 0..<2 {
-            var value = generator.next()
-            for _ in 0..<16 {
-                bytes.append(digits[Int(value & 0xF)])
-                value >>= 4
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        MockRequestContext.makeRequestID(from: &generator)
     }
 }
 

@@ -32,6 +32,9 @@ extension MockProviderServer {
         public var seed: UInt64 = 0
         /// Largest request body accepted; larger ones get 413. Default 64 MiB.
         public var maximumBodyBytes = 64 << 20
+        /// How the batch APIs behave: how long a batch takes, lines that fail, batches
+        /// that expire.
+        public var batches = Batches()
 
         public init() {}
 
@@ -44,6 +47,7 @@ extension MockProviderServer {
             try latency.validate()
             try rateLimit.validate()
             try faults.validate()
+            try batches.validate()
         }
     }
 
@@ -162,6 +166,44 @@ extension MockProviderServer {
             }
             let total = fractions.reduce(0) { $0 + $1.1 }
             guard total <= 1 + 1e-9 else { throw .invalid("fault fractions add up to \(total), more than 1") }
+        }
+    }
+
+    /// The batch APIs' knobs (OpenAI files and batches, Anthropic Message Batches,
+    /// Gemini Batch Mode).
+    ///
+    /// Progress is a function of the time since a batch was created, so a client that
+    /// stops and polls again later sees the batch where time has taken it. Which lines
+    /// fail and which batches expire is decided by hashing (the `custom_id` or `key`,
+    /// the batch id) with the server's seed, so a rerun with the same ids repeats it.
+    public struct Batches: Sendable, Equatable {
+        /// From a batch's creation to its end. Zero (the default) ends a batch at the
+        /// first poll after its creation (the create answer itself still shows it just
+        /// begun). Otherwise the first 5 % is validation, requests complete evenly
+        /// until 95 %, and the rest is finalizing.
+        public var duration: Duration = .zero
+        /// The fraction of lines (0...1), picked by their `custom_id`/`key`, answered
+        /// with the provider's 500 error instead of their answer.
+        public var failingLines = 0.0
+        /// The fraction of batches (0...1), picked by their id, that expire: at their
+        /// end only the first half of their requests have run; those keep their
+        /// answers, the rest are reported expired.
+        public var expiring = 0.0
+
+        public init(duration: Duration = .zero, failingLines: Double = 0, expiring: Double = 0) {
+            self.duration = duration
+            self.failingLines = failingLines
+            self.expiring = expiring
+        }
+
+        func validate() throws(ConfigurationError) {
+            guard duration >= .zero else { throw .invalid("the batch duration must not be negative") }
+            guard (0...1).contains(failingLines) else {
+                throw .invalid("the failing batch lines fraction must be within 0...1, not \(failingLines)")
+            }
+            guard (0...1).contains(expiring) else {
+                throw .invalid("the expiring batches fraction must be within 0...1, not \(expiring)")
+            }
         }
     }
 

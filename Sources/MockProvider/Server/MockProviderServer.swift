@@ -5,9 +5,10 @@ import NIOPosix
 /// A fake LLM provider over HTTP/1.1, for tests, benchmarks and offline demos.
 ///
 /// It speaks the providers' APIs as `PROVIDERS.md` describes them (OpenAI and
-/// Together chat completions, Anthropic messages, Gemini generateContent), answers
-/// with deterministic replies (`MockReplies`, or `StructuredReply` when a request asks
-/// for JSON), and has knobs for latency, rate limits and injected faults
+/// Together chat completions, Anthropic messages, Gemini generateContent, and the
+/// batch APIs of OpenAI, Anthropic and Gemini with their file uploads), answers with
+/// deterministic replies (`MockReplies`, or `StructuredReply` when a request asks for
+/// JSON), and has knobs for latency, rate limits, injected faults and how batches run
 /// (`Configuration`).
 ///
 /// ```swift

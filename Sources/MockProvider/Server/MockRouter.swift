@@ -30,9 +30,9 @@ struct MockRouter: Sendable {
         endpointNames = names
     }
 
-    func route(method: HTTPMethod, path: Substring) -> Route? {
+    func route(_ request: MockRequest) -> Route? {
         for (index, surface) in surfaces.enumerated() {
-            if let endpoint = surface.match(method: method, path: path) {
+            if let endpoint = surface.match(request) {
                 return Route(surface: surface, endpoint: endpoint, id: firstIDs[index] + endpoint)
             }
         }

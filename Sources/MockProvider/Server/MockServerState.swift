@@ -10,6 +10,8 @@ final class MockServerState: Sendable {
     let stats: MockStatsRecorder
     let limiter: RateLimiter?
     let faults: FaultInjector?
+    /// The batch APIs' files and batches.
+    let batches: MockBatchStore
     /// Mixed into every connection's id generator, so two servers give different ids.
     let nonce: UInt64
     private let connections = Atomic<UInt64>(0)
@@ -21,7 +23,15 @@ final class MockServerState: Sendable {
         fallback = openAI
         let anthropic = AnthropicSurface(configuration: configuration, promptCache: promptCache)
         let gemini = GeminiSurface(configuration: configuration)
-        router = MockRouter(surfaces: [openAI, anthropic, gemini, MockControlSurface()])
+        let batches = MockBatchStore(configuration: configuration.batches, seed: configuration.seed)
+        self.batches = batches
+        // Gemini's batch surface comes before OpenAI's: both have `/v1/batches` and
+        // `/v1/files`, and Gemini's claims them only for a Gemini credential.
+        router = MockRouter(surfaces: [
+            openAI, anthropic, gemini, MockControlSurface(),
+            GeminiBatchSurface(online: gemini, store: batches), OpenAIBatchSurface(online: openAI, store: batches),
+            AnthropicBatchSurface(online: anthropic, store: batches),
+        ])
         stats = MockStatsRecorder(loops: loops)
         limiter = configuration.rateLimit.hasBuckets ? RateLimiter(configuration.rateLimit, now: now) : nil
         let needsDraws = configuration.faults.isEnabled || configuration.latency.jitter > .zero

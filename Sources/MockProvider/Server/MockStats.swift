@@ -18,8 +18,17 @@ public struct MockStats: Sendable, Equatable {
     public var connectionsAccepted = 0
     /// Faults injected, by kind.
     public var faults: [MockFault: Int] = [:]
+    /// Batches created, by provider (validation failures included: they are created).
+    public var batchesCreated: [BatchProvider: Int] = [:]
+    /// Files uploaded through the OpenAI and Gemini Files APIs.
+    public var filesUploaded = 0
+    /// Requests in each batch created, by the provider's batch id.
+    public var batchRequests: [String: Int] = [:]
 
     public init() {}
+
+    /// Batches created over all providers.
+    public var totalBatchesCreated: Int { batchesCreated.values.reduce(0, +) }
 
     /// Answers with status 429, over all endpoints.
     public var rateLimited: Int { requests.values.reduce(0) { $0 + ($1[429] ?? 0) } }
@@ -37,7 +46,9 @@ public struct MockStats: Sendable, Equatable {
 
     /// The JSON form served at `/_mock/stats`:
     /// `{"requests":{"POST /v1/chat/completions":{"200":3}},"rate_limited":0,"in_flight":0,
-    /// "peak_in_flight":1,"connections_accepted":1,"faults":{"server_error":0,…},"total_requests":3}`.
+    /// "peak_in_flight":1,"connections_accepted":1,"faults":{"server_error":0,…},"total_requests":3,
+    /// "batches_created":1,"batches_created_by_provider":{"anthropic":0,"gemini":0,"openai":1},
+    /// "files_uploaded":1,"batch_requests":{"batch_…":2}}`.
     public func json() -> String {
         var buffer = ByteWriter(capacity: 512)
         write(to: &buffer)
@@ -77,7 +88,25 @@ public struct MockStats: Sendable, Equatable {
         }
         buffer.writeStaticString("},\"total_requests\":")
         buffer.writeDecimal(totalRequests)
-        buffer.writeStaticString("}")
+        buffer.writeStaticString(",\"batches_created\":")
+        buffer.writeDecimal(totalBatchesCreated)
+        buffer.writeStaticString(",\"batches_created_by_provider\":{")
+        for (position, provider) in BatchProvider.allCases.enumerated() {
+            if position > 0 { buffer.writeStaticString(",") }
+            buffer.writeJSONString(provider.rawValue)
+            buffer.writeStaticString(":")
+            buffer.writeDecimal(batchesCreated[provider] ?? 0)
+        }
+        buffer.writeStaticString("},\"files_uploaded\":")
+        buffer.writeDecimal(filesUploaded)
+        buffer.writeStaticString(",\"batch_requests\":{")
+        for (position, id) in batchRequests.keys.sorted().enumerated() {
+            if position > 0 { buffer.writeStaticString(",") }
+            buffer.writeJSONString(id)
+            buffer.writeStaticString(":")
+            buffer.writeDecimal(batchRequests[id] ?? 0)
+        }
+        buffer.writeStaticString("}}")
     }
 }
 
@@ -111,10 +140,18 @@ final class MockStatsRecorder: Sendable {
         }
     }
 
+    /// Batch API counters: rare events, so one lock for all loops.
+    private struct BatchCounts {
+        var created: [BatchProvider: Int] = [:]
+        var filesUploaded = 0
+        var requests: [String: Int] = [:]
+    }
+
     private let shards: [Shard]
     private let shardByLoop: [ObjectIdentifier: Int]
     private let inFlight = Atomic<Int>(0)
     private let peak = Atomic<Int>(0)
+    private let batchCounts = Mutex(BatchCounts())
 
     init(loops: [any EventLoop]) {
         shards = (0..<max(1, loops.count)).map { _ in Shard() }
@@ -153,6 +190,17 @@ final class MockStatsRecorder: Sendable {
         inFlight.wrappingSubtract(1, ordering: .relaxed)
     }
 
+    func recordBatchCreated(_ provider: BatchProvider, id: String, requests: Int) {
+        batchCounts.withLock { counts in
+            counts.created[provider, default: 0] += 1
+            counts.requests[id] = requests
+        }
+    }
+
+    func recordFileUploaded() {
+        batchCounts.withLock { $0.filesUploaded += 1 }
+    }
+
     /// The counters so far; `endpointNames` maps endpoint ids to names (0 is unrouted).
     func snapshot(endpointNames: [String]) -> MockStats {
         var stats = MockStats()
@@ -169,12 +217,18 @@ final class MockStatsRecorder: Sendable {
         }
         stats.inFlight = inFlight.load(ordering: .relaxed)
         stats.peakInFlight = peak.load(ordering: .relaxed)
+        batchCounts.withLock { counts in
+            stats.batchesCreated = counts.created
+            stats.filesUploaded = counts.filesUploaded
+            stats.batchRequests = counts.requests
+        }
         return stats
     }
 
     /// Zeroes every counter; the peak restarts from the calls now in flight.
     func reset() {
         for shard in shards { shard.counts.withLock { $0 = Shard.Counts() } }
+        batchCounts.withLock { $0 = BatchCounts() }
         peak.store(inFlight.load(ordering: .relaxed), ordering: .relaxed)
     }
 }

@@ -2,9 +2,9 @@ import NIOCore
 import NIOHTTP1
 
 /// One provider API the fake server speaks (OpenAI and Together chat completions,
-/// Anthropic messages, Gemini generateContent; later batches): it recognises its
-/// paths, validates requests, and shapes replies and errors the way that provider
-/// does.
+/// Anthropic messages, Gemini generateContent, and each one's batch API): it
+/// recognises its paths, validates requests, and shapes replies and errors the way
+/// that provider does.
 ///
 /// The shared machinery (limits, faults, latency, stats, streaming) lives in the
 /// connection handler; a surface only turns requests into answers.
@@ -15,6 +15,11 @@ protocol MockSurface: Sendable {
 
     /// The index of the endpoint serving `method` and `path`, or nil.
     func match(method: HTTPMethod, path: Substring) -> Int?
+
+    /// The index of the endpoint serving `request`, or nil. By default the method and
+    /// path decide; a surface sharing paths with another one (Gemini's `/v1/batches`
+    /// and `/v1/files` beside OpenAI's) also looks at the credential.
+    func match(_ request: MockRequest) -> Int?
 
     /// Validates a request and either answers at once (errors, control endpoints) or
     /// returns a provider call, which goes through limits, faults and latency.
@@ -28,6 +33,12 @@ protocol MockSurface: Sendable {
 
     /// The frame a stream carries when it fails midway (`.streamError`).
     func streamErrorFrame(context: inout MockRequestContext) -> [UInt8]
+}
+
+extension MockSurface {
+    func match(_ request: MockRequest) -> Int? {
+        match(method: request.method, path: request.path)
+    }
 }
 
 /// A request as a surface sees it: complete, body included.
@@ -82,6 +93,22 @@ struct MockRequestContext {
     mutating func writeID(prefix: StaticString, digits: Int, to buffer: inout ByteWriter) {
         buffer.writeStaticString(prefix)
         Base62.write(digits, from: &generator, to: &buffer)
+    }
+
+    /// A fresh id (`prefix` and `digits` base-62 digits).
+    mutating func makeID(prefix: StaticString, digits: Int) -> String {
+        var buffer = ByteWriter(capacity: prefix.utf8CodeUnitCount + digits)
+        writeID(prefix: prefix, digits: digits, to: &buffer)
+        return String(decoding: buffer.bytes, as: UTF8.self)
+    }
+
+    /// `req_` and 32 hex digits, like OpenAI's request ids.
+    static func makeRequestID(from generator: inout SplitMix64) -> String {
+        var buffer = ByteWriter(capacity: 36)
+        buffer.writeStaticString("req_")
+        buffer.writeHexadecimal(generator.next(), minimumDigits: 16)
+        buffer.writeHexadecimal(generator.next(), minimumDigits: 16)
+        return String(decoding: buffer.bytes, as: UTF8.self)
     }
 }
 

@@ -65,7 +65,7 @@ final class AnthropicSurface: MockSurface {
     // MARK: - Authentication
 
     /// The key from `x-api-key`, else from `Authorization: Bearer` (SDK 2.x sends that).
-    private func authenticate(_ request: MockRequest) -> AnthropicError? {
+    func authenticate(_ request: MockRequest) -> AnthropicError? {
         var key = Substring(request.headers.first(name: "x-api-key") ?? "")
         if key.isEmpty { key = OpenAISurface.bearerToken(request.headers.first(name: "authorization") ?? "") }
         if key.isEmpty {
@@ -270,7 +270,7 @@ final class AnthropicSurface: MockSurface {
         return frame.bytes
     }
 
-    private func error(_ failure: AnthropicError, context: inout MockRequestContext) -> MockResponse {
+    func error(_ failure: AnthropicError, context: inout MockRequestContext) -> MockResponse {
         var body = ByteWriter(capacity: 256)
         failure.write(requestID: context.requestID, to: &body)
         return MockResponse(status: failure.status, headers: baseHeaders(context: context), body: .full(body.bytes))
@@ -278,7 +278,7 @@ final class AnthropicSurface: MockSurface {
 
     // MARK: - Headers
 
-    private func baseHeaders(context: MockRequestContext, contentType: String = "application/json")
+    func baseHeaders(context: MockRequestContext, contentType: String = "application/json")
         -> [(name: String, value: String)]
     {
         [(name: "content-type", value: contentType), (name: "request-id", value: context.requestID)]

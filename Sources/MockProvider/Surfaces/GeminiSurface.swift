@@ -88,7 +88,7 @@ final class GeminiSurface: MockSurface {
         return nil
     }
 
-    private func authenticate(_ request: MockRequest) -> GeminiError? {
+    func authenticate(_ request: MockRequest) -> GeminiError? {
         var key = Substring(request.headers.first(name: "x-goog-api-key") ?? "")
         if key.isEmpty { key = Self.queryValue(request.query, "key") ?? "" }
         if key.isEmpty {
@@ -213,7 +213,7 @@ final class GeminiSurface: MockSurface {
         return frame.bytes
     }
 
-    private func error(_ failure: GeminiError, context: MockRequestContext) -> MockResponse {
+    func error(_ failure: GeminiError, context: MockRequestContext) -> MockResponse {
         var body = ByteWriter(capacity: 256)
         failure.write(to: &body)
         return MockResponse(

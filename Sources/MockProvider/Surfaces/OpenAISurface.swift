@@ -69,7 +69,7 @@ final class OpenAISurface: MockSurface {
 
     // MARK: - Authentication
 
-    private func authenticate(_ request: MockRequest) -> OpenAIError? {
+    func authenticate(_ request: MockRequest) -> OpenAIError? {
         let key = Self.bearerToken(request.headers.first(name: "authorization") ?? "")
         if key.isEmpty {
             return OpenAIError(
@@ -368,7 +368,7 @@ final class OpenAISurface: MockSurface {
             context: &context)
     }
 
-    private func error(_ failure: OpenAIError, context: inout MockRequestContext) -> MockResponse {
+    func error(_ failure: OpenAIError, context: inout MockRequestContext) -> MockResponse {
         var body = ByteWriter(capacity: 256)
         failure.write(to: &body)
         return MockResponse(status: failure.status, headers: baseHeaders(context: context), body: .full(body.bytes))
@@ -376,7 +376,7 @@ final class OpenAISurface: MockSurface {
 
     // MARK: - Headers
 
-    private func baseHeaders(context: MockRequestContext, contentType: String = "application/json")
+    func baseHeaders(context: MockRequestContext, contentType: String = "application/json")
         -> [(name: String, value: String)]
     {
         [

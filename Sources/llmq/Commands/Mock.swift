@@ -16,6 +16,12 @@ extension LLMQ {
                 OpenAI's paths: a model named org/name (meta-llama/Llama-3.3-70B-Instruct-Turbo) \
                 gets Together's answers, any other model OpenAI's.
 
+                The batch APIs are served too: OpenAI files and batches, Anthropic Message \
+                Batches, Gemini Batch Mode with the Files API. Each batch line is answered as \
+                the online endpoint would answer it; a batch takes --batch-seconds to end \
+                (0: it has ended at the first poll), its state kept in memory, and result \
+                files come back unordered.
+
                 Replies are deterministic words, or JSON that fits the schema when a request asks \
                 for structured output; counters are at GET /_mock/stats (POST \
                 /_mock/reset zeroes them). Durations are Go-style: 250ms, 1.5s, 2m. Fractions are \
@@ -87,6 +93,15 @@ extension LLMQ {
         @Option(help: "Seed for jitter and fault choices.")
         var seed: UInt64 = 0
 
+        @Option(help: "Seconds from a batch's creation to its end; 0 ends it at the first poll.")
+        var batchSeconds = 0.0
+
+        @Option(help: "Fraction of batch lines (picked by custom_id or key) answered with the provider's 500 error.")
+        var batchFailLines = 0.0
+
+        @Option(help: "Fraction of batches (picked by id) that expire with half their requests run.")
+        var batchExpire = 0.0
+
         var serverConfiguration: MockProviderServer.Configuration {
             var configuration = MockProviderServer.Configuration()
             configuration.host = host
@@ -103,10 +118,17 @@ extension LLMQ {
                 serverErrors: fault500, overloaded: fault503, resets: faultReset, truncatedBodies: faultTruncate,
                 stalls: faultStall, streamErrors: faultStreamError)
             configuration.seed = seed
+            // Non-finite or negative values are refused by `validate()` before this is used.
+            let batchDuration = batchSeconds.isFinite ? Duration.seconds(max(0, batchSeconds)) : .zero
+            configuration.batches = .init(
+                duration: batchDuration, failingLines: batchFailLines, expiring: batchExpire)
             return configuration
         }
 
         func validate() throws {
+            guard batchSeconds.isFinite, batchSeconds >= 0, batchSeconds <= 1e9 else {
+                throw ValidationError("--batch-seconds must be a number of seconds from 0 to 1e9, not \(batchSeconds)")
+            }
             do {
                 try serverConfiguration.validate()
             } catch {
