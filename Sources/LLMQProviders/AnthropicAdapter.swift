@@ -145,36 +145,55 @@ public struct AnthropicAdapter: ProviderAdapter {
     }
 
     /// `{"type":"error","error":{"type":"overloaded_error","message":"…"}}`.
+    ///
+    /// The wait is `retry-after`, else (on a 429) the reset of the budget the
+    /// `anthropic-ratelimit-*` headers say is used up. `x-should-retry: false` makes
+    /// the failure `permanent`.
     func failure(_ response: HTTPResponse) -> ProviderFailure {
-        let retryAfter = RateLimitHeaders.retryAfterMilliseconds(response.headers)
+        let limits = rateLimits(response)
+        let wait = response.status == 429 ? limits.pauseAfterRateLimitMilliseconds : limits.pauseMilliseconds
+        let permanent = RateLimitHeaders.shouldRetry(response.headers) == false
         if let json = try? JSONParser.parse(response.body), let error = json["error"] {
             return ProviderFailure(
                 status: response.status, type: error["type"]?.stringValue,
-                message: error["message"]?.stringValue ?? "no message", retryAfterMilliseconds: retryAfter)
+                message: error["message"]?.stringValue ?? "no message", retryAfterMilliseconds: wait,
+                permanent: permanent)
         }
         let text = String(response.bodyText.prefix(200)).trimmingCharacters(in: .whitespacesAndNewlines)
         return ProviderFailure(
             status: response.status, type: nil, message: text.isEmpty ? "no message" : text,
-            retryAfterMilliseconds: retryAfter)
+            retryAfterMilliseconds: wait, permanent: permanent)
     }
 
-    /// `anthropic-ratelimit-{requests,tokens}-{remaining,reset}` (resets as RFC 3339
-    /// times) and `retry-after`.
+    /// `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{remaining,reset}`
+    /// (resets as RFC 3339 times) and `retry-after`.
     public func rateLimits(_ response: HTTPResponse) -> RateLimitInfo {
         rateLimits(response.headers, now: Date())
     }
 
+    /// The three token budgets (all tokens, input, output) count as one: used up
+    /// when any is, until the latest reset of those used up.
     func rateLimits(_ headers: HTTPHeaders, now: Date) -> RateLimitInfo {
         let nowMilliseconds = now.timeIntervalSince1970 * 1000
         func untilReset(_ name: String) -> Int64? {
             guard let text = headers[name], let reset = ISOTime.milliseconds(text) else { return nil }
             return max(0, Int64((Double(reset) - nowMilliseconds).rounded(.up)))
         }
+        func remaining(_ name: String) -> Int? {
+            headers[name].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        }
+        let tokenBudgets = ["tokens", "input-tokens", "output-tokens"].compactMap { kind -> (Int, Int64?)? in
+            remaining("anthropic-ratelimit-\(kind)-remaining").map {
+                ($0, untilReset("anthropic-ratelimit-\(kind)-reset"))
+            }
+        }
+        let usedUp = tokenBudgets.filter { $0.0 == 0 }
+        let tokens = usedUp.isEmpty ? tokenBudgets : usedUp
         return RateLimitInfo(
-            remainingRequests: headers["anthropic-ratelimit-requests-remaining"].flatMap { Int($0) },
-            remainingTokens: headers["anthropic-ratelimit-tokens-remaining"].flatMap { Int($0) },
+            remainingRequests: remaining("anthropic-ratelimit-requests-remaining"),
+            remainingTokens: tokens.map(\.0).min(),
             resetRequestsMilliseconds: untilReset("anthropic-ratelimit-requests-reset"),
-            resetTokensMilliseconds: untilReset("anthropic-ratelimit-tokens-reset"),
+            resetTokensMilliseconds: tokens.compactMap(\.1).max(),
             retryAfterMilliseconds: RateLimitHeaders.retryAfterMilliseconds(headers, now: now))
     }
 
@@ -219,6 +238,8 @@ public struct AnthropicStreamAccumulator: StreamAccumulator {
                 if delta["input_tokens"] != nil { usage.inputTokens = update.inputTokens }
                 if delta["cache_read_input_tokens"] != nil { usage.cachedInputTokens = update.cachedInputTokens }
                 if delta["cache_creation_input_tokens"] != nil { usage.cacheWriteTokens = update.cacheWriteTokens }
+                if delta["cache_creation"] != nil { usage.cacheWriteOneHourTokens = update.cacheWriteOneHourTokens }
+                usage.cacheWriteOneHourTokens = min(usage.cacheWriteOneHourTokens, usage.cacheWriteTokens)
             }
         case "message_stop":
             stopped = true

@@ -149,13 +149,14 @@ public struct GeminiAdapter: ProviderAdapter {
             message: error["message"]?.stringValue ?? "no message", retryAfterMilliseconds: Self.retryDelay(error))
     }
 
-    /// The wait in a `google.rpc.RetryInfo` detail (`"retryDelay":"27s"`).
+    /// The wait in a `google.rpc.RetryInfo` detail (`"retryDelay":"27s"`); a delay
+    /// of 0 is no hint (nil), so it never means "retry at once".
     static func retryDelay(_ error: JSONValue) -> Int64? {
         for detail in error["details"]?.arrayValue ?? [] {
             if detail["@type"]?.stringValue?.hasSuffix("google.rpc.RetryInfo") == true,
                 let delay = detail["retryDelay"]?.stringValue
             {
-                return RateLimitHeaders.goDurationMilliseconds(delay)
+                return RateLimitHeaders.goDurationMilliseconds(delay).flatMap { $0 > 0 ? $0 : nil }
             }
         }
         return nil

@@ -22,6 +22,17 @@ public struct OpenAIAdapter: ProviderAdapter {
     public func makeRequest(_ canonical: JSONValue, route: Route, key: String, stream: Bool) throws(ProviderFailure)
         -> HTTPRequest
     {
+        let body = try body(canonical, route: route, stream: stream)
+        var headers: HTTPHeaders = ["Content-Type": "application/json"]
+        if !key.isEmpty { headers.add(name: "Authorization", value: "Bearer " + key) }
+        return HTTPRequest(
+            method: .post, url: baseURL + "/chat/completions", headers: headers,
+            body: CanonicalJSON.encode(.object(body)))
+    }
+
+    /// The request body: the canonical body with the provider's model and output-cap
+    /// name, and usage asked for in streams.
+    func body(_ canonical: JSONValue, route: Route, stream: Bool) throws(ProviderFailure) -> JSONObject {
         guard case .object(var body) = canonical else {
             throw ProviderFailure(status: nil, type: "invalid_request", message: "the request is not a JSON object")
         }
@@ -33,11 +44,7 @@ public struct OpenAIAdapter: ProviderAdapter {
             body["stream"] = .bool(true)
             body["stream_options"] = .object(["include_usage": .bool(true)])
         }
-        var headers: HTTPHeaders = ["Content-Type": "application/json"]
-        if !key.isEmpty { headers.add(name: "Authorization", value: "Bearer " + key) }
-        return HTTPRequest(
-            method: .post, url: baseURL + "/chat/completions", headers: headers,
-            body: CanonicalJSON.encode(.object(body)))
+        return body
     }
 
     public func parse(_ response: HTTPResponse) -> Result<ProviderAnswer, ProviderFailure> {
@@ -69,18 +76,31 @@ public struct OpenAIAdapter: ProviderAdapter {
 
     /// The provider's error, from `{"error":{"message","type","param","code"}}`;
     /// vLLM's integer `code` and a plain-text body are understood too.
+    ///
+    /// The wait is `retry-after-ms`/`retry-after`, else (on a 429) the reset of the
+    /// budget the rate-limit headers say is used up. A 429 that waiting cannot cure
+    /// is `permanent`: `x-should-retry: false`, `insufficient_quota` (no credit left),
+    /// or "Request too large" (more tokens than the whole per-minute limit).
     func failure(_ response: HTTPResponse) -> ProviderFailure {
-        let retryAfter = RateLimitHeaders.retryAfterMilliseconds(response.headers)
+        let limits = rateLimits(response)
+        let wait = response.status == 429 ? limits.pauseAfterRateLimitMilliseconds : limits.pauseMilliseconds
+        var failure: ProviderFailure
         if let json = try? JSONParser.parse(response.body), let error = json["error"] {
             let code = error["code"]?.stringValue ?? error["type"]?.stringValue
             let message = error["message"]?.stringValue ?? error.stringValue ?? "no message"
-            return ProviderFailure(
-                status: response.status, type: code, message: message, retryAfterMilliseconds: retryAfter)
+            failure = ProviderFailure(
+                status: response.status, type: code, message: message, retryAfterMilliseconds: wait)
+            failure.permanent =
+                code == "insufficient_quota" || error["type"]?.stringValue == "insufficient_quota"
+                || (response.status == 429 && message.hasPrefix("Request too large"))
+        } else {
+            let text = String(response.bodyText.prefix(200)).trimmingCharacters(in: .whitespacesAndNewlines)
+            failure = ProviderFailure(
+                status: response.status, type: nil, message: text.isEmpty ? "no message" : text,
+                retryAfterMilliseconds: wait)
         }
-        let text = String(response.bodyText.prefix(200)).trimmingCharacters(in: .whitespacesAndNewlines)
-        return ProviderFailure(
-            status: response.status, type: nil, message: text.isEmpty ? "no message" : text,
-            retryAfterMilliseconds: retryAfter)
+        if RateLimitHeaders.shouldRetry(response.headers) == false { failure.permanent = true }
+        return failure
     }
 }
 

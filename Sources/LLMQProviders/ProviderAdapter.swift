@@ -33,14 +33,23 @@ public struct ProviderFailure: Error, Sendable, Equatable, CustomStringConvertib
     public var type: String?
     /// The provider's own message.
     public var message: String
-    /// How long the provider asked us to wait, if it said.
+    /// How long the provider asked us to wait, if it said: a `retry-after`, or the
+    /// reset of the budget a 429 says is used up. The adapters never give 0 or less,
+    /// and the runner takes such a wait as none.
     public var retryAfterMilliseconds: Int64?
+    /// The provider says waiting and retrying cannot help (`x-should-retry: false`,
+    /// a quota with no credit left, a request larger than the whole rate limit), even
+    /// for a status that is usually retried: the request fails at once.
+    public var permanent: Bool
 
-    public init(status: Int?, type: String?, message: String, retryAfterMilliseconds: Int64? = nil) {
+    public init(
+        status: Int?, type: String?, message: String, retryAfterMilliseconds: Int64? = nil, permanent: Bool = false
+    ) {
         self.status = status
         self.type = type
         self.message = message
         self.retryAfterMilliseconds = retryAfterMilliseconds
+        self.permanent = permanent
     }
 
     public var description: String {
@@ -73,12 +82,26 @@ public struct RateLimitInfo: Sendable, Equatable {
     }
 
     /// How long to hold off before the next request: an explicit wait, else the
-    /// reset of a budget that is used up.
+    /// reset of a budget that is used up. A wait of 0 or less is no wait (nil), so it
+    /// never means "retry at once".
     public var pauseMilliseconds: Int64? {
-        if let retryAfterMilliseconds { return retryAfterMilliseconds }
+        if let wait = Self.positive(retryAfterMilliseconds) { return wait }
         let requests = remainingRequests == 0 ? resetRequestsMilliseconds : nil
         let tokens = remainingTokens == 0 ? resetTokensMilliseconds : nil
-        return [requests, tokens].compactMap { $0 }.max()
+        return Self.positive([requests, tokens].compactMap { $0 }.max())
+    }
+
+    /// How long to hold off after a 429: as `pauseMilliseconds`, else the latest
+    /// reset the response gives. A 429 says a budget is used up for this request even
+    /// when none reads 0 (the request needs more tokens than remain), and a reset is
+    /// then the only hint (Together's 429s carry nothing else).
+    public var pauseAfterRateLimitMilliseconds: Int64? {
+        pauseMilliseconds
+            ?? Self.positive([resetRequestsMilliseconds, resetTokensMilliseconds].compactMap { $0 }.max())
+    }
+
+    private static func positive(_ milliseconds: Int64?) -> Int64? {
+        milliseconds.flatMap { $0 > 0 ? $0 : nil }
     }
 }
 

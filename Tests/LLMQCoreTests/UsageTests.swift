@@ -23,6 +23,68 @@ import Testing
         #expect(bare == Usage(inputTokens: 9, outputTokens: 1))
     }
 
+    @Test func togetherCachedTokensAtTheTopOfUsageAreAPartOfPromptTokens() throws {
+        let usage = Usage.openAI(
+            try JSONParser.parse(
+                #"{"prompt_tokens":120,"completion_tokens":16,"total_tokens":136,"cached_tokens":64}"#))
+        #expect(usage == Usage(inputTokens: 56, cachedInputTokens: 64, outputTokens: 16))
+        #expect(usage.totalInputTokens == 120)
+        // OpenAI's details win when both are there.
+        let both = Usage.openAI(
+            try JSONParser.parse(
+                #"{"prompt_tokens":120,"completion_tokens":1,"cached_tokens":64,"#
+                    + #""prompt_tokens_details":{"cached_tokens":32}}"#))
+        #expect(both.cachedInputTokens == 32)
+    }
+
+    @Test func anthropicOneHourCacheWritesArePartOfTheWrites() throws {
+        let usage = Usage.anthropic(
+            try JSONParser.parse(
+                #"{"input_tokens":12,"output_tokens":6,"cache_creation_input_tokens":3072,"#
+                    + #""cache_read_input_tokens":0,"#
+                    + #""cache_creation":{"ephemeral_5m_input_tokens":1024,"ephemeral_1h_input_tokens":2048}}"#))
+        #expect(
+            usage == Usage(inputTokens: 12, cacheWriteTokens: 3072, cacheWriteOneHourTokens: 2048, outputTokens: 6))
+        #expect(usage.totalInputTokens == 3084)
+        // The breakdown alone gives the writes; a breakdown larger than the total is capped.
+        let breakdownOnly = Usage.anthropic(
+            try JSONParser.parse(#"{"cache_creation":{"ephemeral_5m_input_tokens":1,"ephemeral_1h_input_tokens":2}}"#))
+        #expect(breakdownOnly.cacheWriteTokens == 3)
+        #expect(breakdownOnly.cacheWriteOneHourTokens == 2)
+        let capped = Usage.anthropic(
+            try JSONParser.parse(
+                #"{"cache_creation_input_tokens":5,"cache_creation":{"ephemeral_1h_input_tokens":9}}"#))
+        #expect(capped.cacheWriteOneHourTokens == 5)
+    }
+
+    @Test func oneHourCacheWritesCostTwiceTheInputPrice() {
+        let price = ModelPrice(
+            model: "claude-sonnet-4-5", provider: .anthropic, input: 3, cachedInput: 0.3, cacheWrite: 3.75, output: 15,
+            batchDiscount: 0.5)
+        // 1M written for five minutes at 3.75, 1M for an hour at 2 × 3.
+        let usage = Usage(cacheWriteTokens: 2_000_000, cacheWriteOneHourTokens: 1_000_000)
+        #expect(abs(price.cost(of: usage) - 9.75) < 1e-9)
+        #expect(abs(price.cost(of: usage, batch: true) - 4.875) < 1e-9)
+        #expect(abs(price.cost(of: Usage(cacheWriteTokens: 1_000_000)) - 3.75) < 1e-9)
+    }
+
+    @Test func oneHourCacheWritesRoundTripAndOldUsageStillReads() throws {
+        let usage = Usage(inputTokens: 1, cacheWriteTokens: 3, cacheWriteOneHourTokens: 2, outputTokens: 4)
+        #expect(Usage(json: usage.json) == usage)
+        #expect(
+            CanonicalJSON.string(usage.json)
+                == #"{"cache_write_1h_tokens":2,"cache_write_tokens":3,"cached_input_tokens":0,"input_tokens":1,"#
+                + #""output_tokens":4,"reasoning_tokens":0}"#)
+        // Stored before one-hour writes were counted: none, and priced as before.
+        let old = try JSONParser.parse(
+            #"{"cache_write_tokens":3,"cached_input_tokens":2,"input_tokens":1,"output_tokens":4,"reasoning_tokens":1}"#
+        )
+        #expect(
+            Usage(json: old)
+                == Usage(inputTokens: 1, cachedInputTokens: 2, cacheWriteTokens: 3, outputTokens: 4, reasoningTokens: 1)
+        )
+    }
+
     @Test func anthropicInputCountsAreDisjoint() throws {
         let usage = Usage.anthropic(
             try JSONParser.parse(

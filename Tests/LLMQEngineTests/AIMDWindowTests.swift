@@ -118,4 +118,32 @@ import Testing
         #expect(policy.backoff(attempt: 60, random: { 1 - 1e-9 }) == 999)
         #expect(policy.backoff(attempt: 5, random: { 0 }) == 0)
     }
+
+    @Test(arguments: [Int64(0), -1, -5_000])
+    func aWaitOfZeroOrLessIsNoHintSoTheBackoffApplies(_ wait: Int64) {
+        #expect(
+            policy.decide(.status(429, retryAfterMilliseconds: wait), attempt: 1, random: { 0.5 })
+                == .retry(afterMilliseconds: 50, refundAttempt: true))
+        #expect(
+            policy.decide(.status(500, retryAfterMilliseconds: wait), attempt: 2, random: { 0.5 })
+                == .retry(afterMilliseconds: 100, refundAttempt: false))
+        #expect(RetryPolicy.hint(wait) == nil)
+        #expect(RetryPolicy.hint(1) == 1)
+    }
+
+    @Test(arguments: [429, 529, 503])
+    func congestionSnoozesStopAtTheLimit(_ status: Int) {
+        var policy = policy
+        policy.maxRateLimitSnoozes = 2
+        let limited = RetryPolicy.Failure.status(status, retryAfterMilliseconds: 10)
+        #expect(
+            policy.decide(limited, attempt: 1, snoozes: 1, random: { 0.5 })
+                == .retry(afterMilliseconds: 10, refundAttempt: true))
+        #expect(policy.decide(limited, attempt: 1, snoozes: 2, random: { 0.5 }) == .fail)
+        #expect(RetryPolicy().maxRateLimitSnoozes == 50)
+    }
+
+    @Test func aFailureTheProviderSaysIsPermanentFailsAtOnce() {
+        #expect(policy.decide(.permanent, attempt: 1, random: { 0.5 }) == .fail)
+    }
 }

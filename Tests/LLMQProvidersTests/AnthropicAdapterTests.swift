@@ -113,6 +113,40 @@ import Testing
         #expect(answer.usage == Usage(inputTokens: 12, cachedInputTokens: 2048, outputTokens: 15))
     }
 
+    @Test func oneHourCacheWritesAreCountedInAnswersAndStreams() throws {
+        let usage =
+            #"{"input_tokens":12,"output_tokens":6,"cache_creation_input_tokens":2048,"cache_read_input_tokens":0,"#
+            + #""cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":2048}}"#
+        let body =
+            #"{"id":"msg_01X","type":"message","role":"assistant","model":"claude-sonnet-4-5","#
+            + #""content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn","stop_sequence":null,"#
+            + #""usage":\#(usage)}"#
+        let answer = try adapter.parse(HTTPResponse(status: 200, body: Array(body.utf8))).get()
+        #expect(
+            answer.usage
+                == Usage(inputTokens: 12, cacheWriteTokens: 2048, cacheWriteOneHourTokens: 2048, outputTokens: 6))
+        // In a stream the breakdown comes with message_start; message_delta's totals keep it.
+        var accumulator = adapter.makeStreamAccumulator()
+        let events: [(String, String)] = [
+            (
+                "message_start",
+                #"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","#
+                    + #""content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"#
+                    + #""usage":\#(usage)}}"#
+            ),
+            (
+                "message_delta",
+                #"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"#
+                    + #""usage":{"output_tokens":9,"cache_creation_input_tokens":2048}}"#
+            ),
+            ("message_stop", #"{"type":"message_stop"}"#),
+        ]
+        for (type, data) in events { _ = try accumulator.consume(SSEEvent(type: type, data: data)) }
+        #expect(
+            try accumulator.answer().usage
+                == Usage(inputTokens: 12, cacheWriteTokens: 2048, cacheWriteOneHourTokens: 2048, outputTokens: 9))
+    }
+
     @Test func anErrorEventAfterA200Fails() {
         var accumulator = adapter.makeStreamAccumulator()
         let error = #expect(throws: ProviderFailure.self) {

@@ -130,10 +130,15 @@ public struct PriceTable: Sendable {
 extension ModelPrice {
     /// Each token class at its price; in batch mode, less the batch discount (which
     /// applies to every class, cache reads and writes included).
+    ///
+    /// One-hour cache writes cost twice the input price (Anthropic's rate; the
+    /// `cache_write` column is the 5-minute rate, 1.25× input).
     public func cost(of usage: Usage, batch: Bool = false) -> Double {
+        let oneHour = min(max(usage.cacheWriteOneHourTokens, 0), usage.cacheWriteTokens)
         let full =
             (Double(usage.inputTokens) * input + Double(usage.cachedInputTokens) * cachedInput
-                + Double(usage.cacheWriteTokens) * cacheWrite + Double(usage.outputTokens) * output) / 1_000_000
+                + Double(usage.cacheWriteTokens - oneHour) * cacheWrite + Double(oneHour) * 2 * input
+                + Double(usage.outputTokens) * output) / 1_000_000
         return batch ? full * (1 - batchDiscount) : full
     }
 }

@@ -26,6 +26,9 @@ public struct RunResult: Sendable {
 public struct RunFailure: Error, Sendable, CustomStringConvertible {
     public var failure: ProviderFailure
     public var attempts: Int
+    /// Congestion snoozes taken in a row just before it failed
+    /// (`RetryPolicy.maxRateLimitSnoozes` when that is why).
+    public var snoozes = 0
     public var description: String { failure.description }
 }
 
@@ -122,6 +125,8 @@ public final class ProviderRunner: Sendable {
         options.idleTimeout = configuration.idleTimeout
         options.caFile = configuration.caFile
         var attempt = 1
+        // Congestion answers in a row, by status, for the snooze cap and its message.
+        var congestion: [Int: Int] = [:]
         while true {
             try Task.checkCancellation()
             let (lane, key) = nextLane(endpoint)
@@ -153,6 +158,12 @@ public final class ProviderRunner: Sendable {
                         if complete { break }
                     }
                     answer = try accumulator.answer()
+                    // The budget headers came before the stream: obey them as for a
+                    // whole response.
+                    let head = HTTPResponse(status: response.status, headers: response.headers)
+                    if let pause = adapter.rateLimits(head).pauseMilliseconds {
+                        await lane.pause(forMilliseconds: pause)
+                    }
                 } else {
                     let response = try await transport.send(httpRequest, options: options)
                     answer = try adapter.parse(response).get()
@@ -181,24 +192,51 @@ public final class ProviderRunner: Sendable {
                 throw error
             } catch {
                 let failure = Self.providerFailure(error)
-                let congested = failure.status.map(RetryPolicy.isCongestion) ?? false
-                await lane.release(
-                    congested ? .congestion(pauseMilliseconds: failure.retryAfterMilliseconds) : .failure)
+                // A 429 that waiting cannot cure is not the provider being busy.
+                let congested = !failure.permanent && (failure.status.map(RetryPolicy.isCongestion) ?? false)
+                let hint = RetryPolicy.hint(failure.retryAfterMilliseconds)
+                await lane.release(congested ? .congestion(pauseMilliseconds: hint) : .failure)
                 let reason: RetryPolicy.Failure =
-                    failure.status.map { .status($0, retryAfterMilliseconds: failure.retryAfterMilliseconds) }
-                    ?? .transport
-                switch configuration.retry.decide(reason, attempt: attempt, random: { Double.random(in: 0..<1) }) {
+                    failure.permanent
+                    ? .permanent : failure.status.map { .status($0, retryAfterMilliseconds: hint) } ?? .transport
+                let snoozes = congestion.values.reduce(0, +)
+                if congested, let status = failure.status {
+                    congestion[status, default: 0] += 1
+                } else {
+                    congestion = [:]
+                }
+                switch configuration.retry.decide(
+                    reason, attempt: attempt, snoozes: snoozes, random: { Double.random(in: 0..<1) })
+                {
                 case .fail:
-                    throw RunFailure(failure: failure, attempts: attempt)
+                    guard congested else { throw RunFailure(failure: failure, attempts: attempt) }
+                    throw RunFailure(
+                        failure: Self.tooManySnoozes(failure, congestion, provider: request.route.provider),
+                        attempts: attempt, snoozes: snoozes)
                 case .retry(let delay, let refund):
                     // A congestion pause is the lane's to wait; other backoffs are ours.
-                    if !congested || failure.retryAfterMilliseconds == nil {
+                    if !congested || hint == nil {
                         try await Task.sleep(for: .milliseconds(delay))
                     }
                     if !refund { attempt += 1 }
                 }
             }
         }
+    }
+
+    /// The last of too many congestion answers in a row, its message saying so:
+    /// `openai answered 51 times in a row with a rate limit or overload (HTTP 429 ×51); …`.
+    static func tooManySnoozes(_ last: ProviderFailure, _ congestion: [Int: Int], provider: Provider)
+        -> ProviderFailure
+    {
+        let total = congestion.values.reduce(0, +)
+        let statuses = congestion.sorted { $0.key < $1.key }.map { "HTTP \($0.key) ×\($0.value)" }
+        var failure = last
+        failure.message =
+            "\(provider.rawValue) answered \(total == 1 ? "once" : "\(total) times") in a row with a rate limit or overload ("
+            + statuses.joined(separator: ", ") + "); llmq gives up after \(total - 1) waits for one request. "
+            + "Check the account's quota and limits, or lower the concurrency. The last answer said: " + last.message
+        return failure
     }
 
     static func failure(of result: Result<ProviderAnswer, ProviderFailure>) -> ProviderFailure {
