@@ -24,6 +24,22 @@ public struct ProviderEndpoint: Sendable, Equatable {
         case .gemini: GeminiAdapter(baseURL: baseURL)
         }
     }
+
+    /// The provider's batch API over `transport`, or nil where llmq has none: an
+    /// OpenAI-compatible server (no batch API; its jobs run online), and Together
+    /// (PROVIDERS.md does not yet describe how to find a batch after a crash).
+    public func batchAPI(transport: any HTTPTransport) -> (any ProviderBatchAPI)? {
+        let options = HTTPRequestOptions(version: httpVersion, idleTimeout: .seconds(120))
+        return switch provider {
+        case .openai:
+            OpenAIBatchAPI(
+                adapter: OpenAIAdapter(provider: provider, baseURL: baseURL), transport: transport, options: options)
+        case .anthropic:
+            AnthropicBatchAPI(adapter: AnthropicAdapter(baseURL: baseURL), transport: transport, options: options)
+        case .gemini: GeminiBatchAPI(adapter: GeminiAdapter(baseURL: baseURL), transport: transport, options: options)
+        case .together, .openaiCompatible: nil
+        }
+    }
 }
 
 /// Why a provider cannot be used as configured. Never contains a key.

@@ -71,10 +71,14 @@ public struct SubmitOptions: Sendable {
     public var source: String
     /// Replace requests whose custom_id is known but whose request differs.
     public var replace: Bool
+    /// Sets the job's mode with the submission (nil: a new job is online, a known
+    /// one keeps its mode).
+    public var mode: JobMode?
 
-    public init(source: String, replace: Bool = false) {
+    public init(source: String, replace: Bool = false, mode: JobMode? = nil) {
         self.source = source
         self.replace = replace
+        self.mode = mode
     }
 }
 
@@ -124,8 +128,8 @@ public protocol QueueStore: Sendable {
     ) throws -> (applied: [Bool], claimed: [ClaimedRequest])
 
     /// Puts `owner`'s running requests back in the queue, refunding their attempt
-    /// when `refundAttempt` (our own shutdown) and not otherwise (a dead worker).
-    /// Returns how many.
+    /// when `refundAttempt` (our own shutdown) and not otherwise (a dead worker),
+    /// and lets go of the provider batches it held. Returns how many requests.
     @discardableResult
     func releaseLeases(owner: String, refundAttempt: Bool) throws -> Int
 
@@ -177,6 +181,47 @@ public protocol QueueStore: Sendable {
     /// transaction; running requests are left to finish. A cancelled request is
     /// never claimed. Returns how many, or nil if there is no such job.
     func cancel(job: String) throws -> Int?
+
+    // MARK: Batches: provider batch APIs
+
+    /// Sends `job` online or through the batch APIs from now on (requests already
+    /// running stay where they are). False if there is no such job.
+    func setMode(job: String, mode: JobMode) throws -> Bool
+
+    /// As `claim`, from batch-mode jobs only (`claim` takes online jobs only).
+    func claimForBatch(limit: Int, owner: String, leaseMilliseconds: Int64, jobs: [String]?) throws
+        -> [ClaimedRequest]
+
+    /// Records a planned batch and moves its requests, leased to `owner`, into it
+    /// (leased to the batch, with no expiry), in one transaction. Throws
+    /// `BatchLeaseLost` (recording nothing) if any is no longer `owner`'s.
+    func recordBatch(_ batch: NewBatch, owner: String) throws -> BatchRecord
+
+    /// Batches of `job` (nil: every job), oldest first; `unfinished` leaves out
+    /// collected and failed ones.
+    func batches(job: String?, unfinished: Bool) throws -> [BatchRecord]
+
+    /// Takes (or keeps) the right to advance unfinished batches for
+    /// `leaseMilliseconds`: a batch is advanced by one worker at a time. Returns the
+    /// batches `owner` now holds.
+    func leaseBatches(owner: String, leaseMilliseconds: Int64, jobs: [String]?) throws -> [BatchRecord]
+
+    /// Writes a batch's progress (every field but its identity), fenced on `owner`
+    /// holding it. False if another worker holds it now.
+    @discardableResult
+    func updateBatch(_ batch: BatchRecord, owner: String) throws -> Bool
+
+    /// The requests in a batch (leased to it).
+    func batchedRequests(batch id: Int64) throws -> [BatchedRequest]
+
+    /// Writes the outcomes of a batch's requests and marks it collected, in one
+    /// transaction (fenced on `owner` holding the batch). Requests of the batch with
+    /// no outcome given go back to the queue, attempt refunded (or are cancelled,
+    /// when the batch's cancel was requested).
+    func collectBatch(_ batch: BatchRecord, owner: String, completions: [Completion]) throws -> Bool
+
+    /// Asks for `job`'s unfinished batches to be cancelled at the provider; returns them.
+    func requestBatchCancel(job: String) throws -> [BatchRecord]
 }
 
 /// How many requests `QueueStore.retry` put back in the queue, by former state.

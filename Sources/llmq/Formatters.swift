@@ -25,14 +25,17 @@ enum SubmitFormatter {
         }
         if report.added + report.replaced > 0 { lines.append(estimateLine(report.estimate)) }
         if report.added + report.replaced + report.unchanged > 0 {
-            lines.append("next: llmq work --job \(report.job)   then: llmq status \(report.job)")
+            lines.append(
+                (report.estimate.batch ? "batch mode: " : "")
+                    + "next: llmq work --job \(report.job)   then: llmq status \(report.job)")
         }
         return lines.joined(separator: "\n")
     }
 
     static func estimateLine(_ estimate: CostEstimate) -> String {
         var text =
-            "estimated cost: \(money(estimate.inputCostUSD)) input (≈\(tokens(estimate.inputTokens)) tokens)"
+            "estimated cost\(estimate.batch ? " at batch prices" : ""): \(money(estimate.inputCostUSD)) input "
+            + "(≈\(tokens(estimate.inputTokens)) tokens)"
         if estimate.maxOutputTokens > 0 {
             text +=
                 " + at most \(money(estimate.maxOutputCostUSD)) output (≤\(tokens(estimate.maxOutputTokens)) tokens)"
@@ -117,7 +120,32 @@ enum StatusFormatter {
         return lines.joined(separator: "\n")
     }
 
-    static func json(_ jobs: [JobSummary], workers: [WorkerRecord] = [], now: Int64 = 0) -> String {
+    /// Each provider batch still going (with its provider, remote id, status,
+    /// counts and age), and how many were collected.
+    static func batches(_ batches: [BatchRecord], now: Int64) -> String {
+        let open = batches.filter { !$0.isFinal }
+        let collected = batches.count - open.count
+        var lines = ["batches: \(open.count) in progress, \(collected) collected"]
+        guard !open.isEmpty else { return lines[0] }
+        let rows = open.map { batch in
+            [
+                batch.job, batch.provider.rawValue, batch.remoteID ?? "(\(batch.state.rawValue))",
+                batch.remoteStatus ?? batch.state.rawValue,
+                "\(batch.succeeded ?? 0)/\(batch.total ?? batch.requestCount)", "\(batch.failed ?? 0)",
+                ProgressDisplay.duration(Double(max(0, now - batch.createdAt)) / 1000)
+                    + (batch.cancelRequested ? ", cancelling" : "")
+                    + (batch.error.map { ", last error: \($0.prefix(80))" } ?? ""),
+            ]
+        }
+        lines.append(
+            TextTable.render(
+                header: ["JOB", "PROVIDER", "BATCH", "STATUS", "DONE", "FAILED", "AGE"], rows: rows, leftAligned: 4))
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ jobs: [JobSummary], workers: [WorkerRecord] = [], batches: [BatchRecord] = [], now: Int64 = 0)
+        -> String
+    {
         let list: [JSONValue] = jobs.map { job in
             .object([
                 "name": .string(job.name),
@@ -142,7 +170,31 @@ enum StatusFormatter {
             if let stats = worker.stats.flatMap({ try? JSONParser.parse($0) }) { object["stats"] = stats }
             return .object(object)
         }
-        return CanonicalJSON.string(.object(["jobs": .array(list), "workers": .array(workerList)]))
+        let batchList: [JSONValue] = batches.map { batch in
+            var object: JSONObject = [
+                "job": .string(batch.job), "llmq_id": .string(batch.llmqID),
+                "provider": .string(batch.provider.rawValue),
+                "model": .string(batch.model), "state": .string(batch.state.rawValue),
+                "requests": .int(Int64(batch.requestCount)), "local_file": .string(batch.localFile),
+                "created_at": .string(iso8601(milliseconds: batch.createdAt)),
+                "age_s": .int(max(0, now - batch.createdAt) / 1000),
+                "cancel_requested": .bool(batch.cancelRequested),
+            ]
+            func put(_ key: String, _ value: String?) { if let value { object[key] = .string(value) } }
+            func put(_ key: String, _ value: Int?) { if let value { object[key] = .int(Int64(value)) } }
+            put("id", batch.remoteID)
+            put("status", batch.remoteStatus)
+            put("input_file_id", batch.inputFileID)
+            put("total", batch.total)
+            put("succeeded", batch.succeeded)
+            put("failed", batch.failed)
+            put("error", batch.error)
+            put("failure", batch.failure)
+            if let collected = batch.collectedAt { object["collected_at"] = .string(iso8601(milliseconds: collected)) }
+            return .object(object)
+        }
+        return CanonicalJSON.string(
+            .object(["jobs": .array(list), "workers": .array(workerList), "batches": .array(batchList)]))
     }
 
     static func iso8601(milliseconds: Int64) -> String {

@@ -58,10 +58,11 @@ import Testing
 
     @Test(arguments: RateLimitedProvider.all)
     func theFakeProvidersOwn429IsWaitedOutAsTold(_ target: RateLimitedProvider) async throws {
-        // One request a second, none saved up: of two sent together, one gets a 429.
-        // A runner that ignores the hint keeps getting 429s for a second: stop it.
+        // One request every 2.5 s, none saved up: of two sent together, one gets a
+        // 429 (even on a loaded machine, where the two may reach the fake provider
+        // a second apart). A runner that ignores the hint keeps getting 429s: stop it.
         try await withRunner(
-            target, mock: { $0.rateLimit = .init(requestsPerSecond: 1, burst: 1) }, burst: 2, giveUpAfter: 10
+            target, mock: { $0.rateLimit = .init(requestsPerSecond: 0.4, burst: 1) }, burst: 2, giveUpAfter: 10
         ) { server, runner, transport in
             let prompts = ["first", "second"]
             let outcome: Result<[RunResult], any Error>

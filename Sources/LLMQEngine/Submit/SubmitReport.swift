@@ -28,6 +28,9 @@ public struct CostEstimate: Sendable, Equatable {
             && lhs.maxOutputCostUSD == rhs.maxOutputCostUSD && lhs.unpricedModels == rhs.unpricedModels
     }
 
+    /// In batch mode, prices less each model's batch discount.
+    public var batch = false
+
     mutating func add(_ request: SubmittedRequest, prices: PriceTable?) {
         inputTokens += request.estimatedInputTokens
         if let cap = request.maxTokens { maxOutputTokens += cap } else { requestsWithoutMaxTokens += 1 }
@@ -43,8 +46,9 @@ public struct CostEstimate: Sendable, Equatable {
             unpricedModels[request.route.model, default: 0] += 1
             return
         }
-        inputCostUSD += Double(request.estimatedInputTokens) * price.input / 1_000_000
-        if let cap = request.maxTokens { maxOutputCostUSD += Double(cap) * price.output / 1_000_000 }
+        let factor = batch ? 1 - price.batchDiscount : 1
+        inputCostUSD += Double(request.estimatedInputTokens) * price.input * factor / 1_000_000
+        if let cap = request.maxTokens { maxOutputCostUSD += Double(cap) * price.output * factor / 1_000_000 }
     }
 }
 

@@ -19,6 +19,8 @@ public struct Submitter: Sendable {
         public var skipInvalid = false
         /// Replace known custom_ids whose request changed.
         public var replace = false
+        /// Send the job through the providers' batch APIs (nil: keep the job's mode).
+        public var mode: JobMode?
         /// Prices for the estimate; nil when no price table was found.
         public var prices: PriceTable?
         /// Lines parsed per chunk handed from the parsing threads to the inserting one.
@@ -59,9 +61,11 @@ public struct Submitter: Sendable {
         let partialURL = rejectedURL.appendingPathExtension("partial")
         var rejectedWriter: JSONLWriter?
         var report = SubmitReport(job: options.job, source: options.path)
+        report.estimate.batch = options.mode == .batch
         do {
             report = try store.submit(
-                job: options.job, options: SubmitOptions(source: options.path, replace: options.replace)
+                job: options.job,
+                options: SubmitOptions(source: options.path, replace: options.replace, mode: options.mode)
             ) { session in
                 var report = report
                 while let event = pipeline.next() {

@@ -20,7 +20,7 @@ public enum OutputLines {
         var entry: JSONObject = [
             "time": .string(time), "custom_id": .string(request.customID),
             "provider": .string(request.provider.rawValue), "model": .string(request.model),
-            "mode": .string(cached ? "cache" : "online"),
+            "mode": .string(cached ? "cache" : result["mode"]?.stringValue ?? "online"),
             "input_tokens": .int(Int64(usage.inputTokens)),
             "cached_input_tokens": .int(Int64(usage.cachedInputTokens)),
             "cache_write_tokens": .int(Int64(usage.cacheWriteTokens)),
@@ -28,11 +28,18 @@ public enum OutputLines {
             "reasoning_tokens": .int(Int64(usage.reasoningTokens)),
             "cost_usd": request.costUSD.map { .number(usd($0)) } ?? .null,
         ]
+        if usage.cacheWriteOneHourTokens > 0 {
+            entry["cache_write_1h_tokens"] = .int(Int64(usage.cacheWriteOneHourTokens))
+        }
         if let price = prices?.price(for: request.model) {
             entry["price_input"] = .number(price.input)
             entry["price_cached_input"] = .number(price.cachedInput)
             entry["price_cache_write"] = .number(price.cacheWrite)
             entry["price_output"] = .number(price.output)
+        }
+        if let batchID = result["batch_id"] {
+            entry["batch_id"] = batchID
+            entry["batch_discount"] = prices?.price(for: request.model).map { .number($0.batchDiscount) } ?? .null
         }
         if cached { entry["saved_usd"] = result["saved_usd"]?.doubleValue.map { .number(usd($0)) } ?? .null }
         return [results: [line], ledger: [.object(entry)]]
@@ -61,6 +68,7 @@ public enum OutputLines {
         line["cost_usd"] = request.costUSD.map { .number(usd($0)) } ?? .null
         line["cached"] = .bool(result["cached"] == .bool(true))
         line["latency_ms"] = result["latency_ms"] ?? .null
+        if let batchID = result["batch_id"] { line["batch_id"] = batchID }
         if let raw = result["raw"] { line["raw"] = raw }
         return .object(line)
     }

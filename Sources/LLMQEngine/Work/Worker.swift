@@ -11,7 +11,7 @@ public final class Worker: Sendable {
     public struct Configuration: Sendable {
         /// Requests in flight at once, for the whole process.
         public var concurrency = 32
-        /// Jobs to work on (nil: every online job).
+        /// Jobs to work on (nil: every job; batch-mode jobs need `batchAPIs`).
         public var jobs: [String]?
         /// How long a claim is leased; renewed at a third of it while in flight.
         public var leaseMilliseconds: Int64 = 120_000
@@ -29,6 +29,15 @@ public final class Worker: Sendable {
         public var heartbeatMilliseconds: Int64 = 2_000
         /// Called from the worker's loop with fresh figures (keep it quick).
         public var onProgress: (@Sendable (WorkProgress) -> Void)?
+        /// The providers' batch APIs, for batch-mode jobs (nil: batch-mode jobs wait).
+        public var batchAPIs: (@Sendable (Provider) throws -> (api: any ProviderBatchAPI, keys: [String])?)?
+        /// First interval between polls of a provider batch (it grows to a cap).
+        public var pollMilliseconds: Int64 = 5_000
+        /// At most this many requests per provider batch (below the provider's limit).
+        public var maxBatchRequests: Int?
+        /// Called once per thing the user should know that is not an error (a
+        /// batch-mode job's provider has no batch API, so it runs online).
+        public var onNote: (@Sendable (String) -> Void)?
 
         public init() {}
     }
@@ -59,6 +68,8 @@ public final class Worker: Sendable {
     private let wake = WakeSignal()
     /// A moving average of how long requests take, in milliseconds.
     private let averageLatency = Mutex<Double>(0)
+    /// What the batch loop has written so far.
+    private let batchSummary = Mutex(Summary())
 
     /// Stops claiming; requests in flight may finish for `graceMilliseconds`, then
     /// the rest go back to the queue with their attempt refunded. Safe from any thread.
@@ -109,6 +120,8 @@ public final class Worker: Sendable {
         ) { OutputLines.lines(for: $0, prices: self.prices) }
         exports.start()
         defer { exports.halt() }
+        let batches = batchRunner().map { runner in Task { try await batchLoop(runner) } }
+        defer { batches?.cancel() }
         while true {
             if let error = exports.error { throw error }
             let stopping = stopRequested.load(ordering: .acquiring)
@@ -127,7 +140,10 @@ public final class Worker: Sendable {
                 inFlight.add(1, ordering: .relaxed)
                 tasks.withLock { $0[request.id] = Task { await self.process(request) } }
             }
-            try await reporter.tick(total, inFlight: inFlight.load(ordering: .relaxed))
+            // A batch loop that ended by itself failed: its error ends the run.
+            if let batches, batchLoopEnded.load(ordering: .acquiring) { try await batches.value }
+            try await reporter.tick(
+                Self.add(total, batchSummary.withLock { $0 }), inFlight: inFlight.load(ordering: .relaxed))
             if stopping {
                 let deadline = stopDeadline ?? Self.now() + configuration.graceMilliseconds
                 stopDeadline = deadline
@@ -140,7 +156,8 @@ public final class Worker: Sendable {
                 continue
             }
             var idle = false
-            if claimed.isEmpty && running == 0 && pending.withLock({ $0.isEmpty }) {
+            let quiet = claimed.isEmpty && running == 0 && pending.withLock({ $0.isEmpty })
+            if quiet {
                 let jobs = try store.jobs().filter { configuration.jobs?.contains($0.name) ?? true }
                 idle = jobs.allSatisfy { $0.queued == 0 && $0.running == 0 }
                 if idle && !configuration.follow { break }
@@ -154,9 +171,16 @@ public final class Worker: Sendable {
             // waits about 1/64 of a request's time on average, yet turns stay
             // few), or a retry may be due.
             let refill = Int(min(20, max(2, averageLatency.withLock { $0 } / 64)))
-            await wake.wait(milliseconds: idle ? 250 : inFlight.load(ordering: .relaxed) > 0 ? refill : 20)
+            // Nothing of ours in flight and nothing to claim (waiting for batches or
+            // for retries to come due): look again a few times a second.
+            await wake.wait(milliseconds: idle || quiet ? 250 : inFlight.load(ordering: .relaxed) > 0 ? refill : 20)
         }
         total = Self.add(total, try flush())
+        if let batches {
+            batchStop.store(true, ordering: .releasing)
+            try await batches.value
+        }
+        total = Self.add(total, batchSummary.withLock { $0 })
         try exports.stop()
         try await reporter.tick(total, inFlight: 0, force: true)
         return total
@@ -189,45 +213,7 @@ public final class Worker: Sendable {
             inFlight.subtract(1, ordering: .releasing)
         }
         let started = Self.now()
-        var summary = Summary()
-        let outcome: RequestOutcome
-        do {
-            guard let route = ModelRouter.route(claimed.model) else {
-                throw ProviderFailure(status: nil, type: "routing", message: "no provider serves \(claimed.model)")
-            }
-            let request = SubmittedRequest(
-                customID: claimed.customID, route: route, canonical: claimed.request, cacheKey: claimed.cacheKey,
-                metadata: nil, estimatedInputTokens: 0, maxTokens: nil)
-            let result = try await runner.run(request, useCache: configuration.useCache)
-            var answer: JSONObject = [
-                "text": .string(result.answer.text), "cached": .bool(result.cached),
-                "latency_ms": .int(Int64(result.latencyMilliseconds)), "attempts": .int(Int64(claimed.attempt)),
-            ]
-            if let reason = result.answer.finishReason { answer["finish_reason"] = .string(reason) }
-            if let saved = result.savedUSD { answer["saved_usd"] = .number(saved) }
-            if configuration.raw { answer["raw"] = .string(String(decoding: result.answer.raw, as: UTF8.self)) }
-            outcome = .succeeded(
-                result: CanonicalJSON.string(.object(answer)), usage: CanonicalJSON.string(result.answer.usage.json),
-                costUSD: result.costUSD)
-            summary.succeeded = 1
-            summary.cached = result.cached ? 1 : 0
-            summary.costUSD = result.costUSD ?? 0
-            summary.tokens = result.answer.usage.totalTokens
-            if result.costUSD == nil {
-                summary.unpriced = 1
-                summary.unpricedModels = [claimed.model]
-            }
-        } catch is CancellationError {
-            // Our own shutdown: back to the queue, the attempt does not count.
-            outcome = .retry(notBefore: 0, refundAttempt: true, error: nil)
-        } catch {
-            let failure = (error as? RunFailure)?.failure ?? ProviderRunner.providerFailure(error)
-            var object: JSONObject = ["message": .string(failure.message)]
-            if let type = failure.type { object["type"] = .string(type) }
-            if let status = failure.status { object["status"] = .int(Int64(status)) }
-            outcome = .failed(error: CanonicalJSON.string(.object(object)))
-            summary.failed = 1
-        }
+        let (outcome, summary) = await outcome(of: claimed)
         if case .succeeded = outcome {
             let latency = Double(Self.now() - started)
             averageLatency.withLock { $0 = $0 == 0 ? latency : $0 * 0.95 + latency * 0.05 }
@@ -236,8 +222,74 @@ public final class Worker: Sendable {
             $0.append((Completion(id: claimed.id, outcome: outcome), summary))
             return $0.count
         }
-        // Refill in small batches: one claim and one commit per 1/32 of the slots.
+        // Refill in small batches: one claim and one commit per 1/64 of the slots.
         if waiting >= max(1, configuration.concurrency / 64) { wake.signal() }
+    }
+
+    /// Sends one request (or finds its answer in the cache) and says what to store.
+    func outcome(of claimed: ClaimedRequest) async -> (RequestOutcome, Summary) {
+        do {
+            guard let route = ModelRouter.route(claimed.model) else {
+                throw ProviderFailure(status: nil, type: "routing", message: "no provider serves \(claimed.model)")
+            }
+            let request = SubmittedRequest(
+                customID: claimed.customID, route: route, canonical: claimed.request, cacheKey: claimed.cacheKey,
+                metadata: nil, estimatedInputTokens: 0, maxTokens: nil)
+            let result = try await runner.run(request, useCache: configuration.useCache)
+            return Outcomes.answered(
+                result.answer, model: claimed.model, costUSD: result.costUSD, cached: result.cached,
+                savedUSD: result.savedUSD, latencyMilliseconds: result.latencyMilliseconds, attempt: claimed.attempt,
+                raw: configuration.raw)
+        } catch is CancellationError {
+            // Our own shutdown: back to the queue, the attempt does not count.
+            return (.retry(notBefore: 0, refundAttempt: true, error: nil), Summary())
+        } catch {
+            return Outcomes.failed((error as? RunFailure)?.failure ?? ProviderRunner.providerFailure(error))
+        }
+    }
+
+    private let notes = Mutex<Set<String>>([])
+
+    func noteOnce(_ text: String) {
+        if notes.withLock({ $0.insert(text).inserted }) { configuration.onNote?(text) }
+    }
+
+    private let batchStop = Atomic<Bool>(false)
+    private let batchLoopEnded = Atomic<Bool>(false)
+
+    /// The batch runner, when batch APIs are configured.
+    func batchRunner() -> BatchRunner? {
+        guard let apis = configuration.batchAPIs else { return nil }
+        var settings = BatchRunner.Configuration()
+        settings.pollMilliseconds = configuration.pollMilliseconds
+        settings.jobs = configuration.jobs
+        settings.useCache = configuration.useCache
+        settings.raw = configuration.raw
+        settings.maxRequests = configuration.maxBatchRequests
+        return BatchRunner(
+            store: store, home: home, runner: runner, prices: prices, apis: apis, owner: owner,
+            configuration: settings
+        ) { [self] request in
+            // A provider without a batch API: the request goes online.
+            noteOnce("\(request.model) has no batch API at its provider: job \(request.job) sends it online")
+            inFlight.add(1, ordering: .relaxed)
+            tasks.withLock { $0[request.id] = Task { await self.process(request) } }
+        }
+    }
+
+    /// Plans and advances provider batches until stopped, sleeping until the next
+    /// poll is due (at most a second, so new batch-mode work is seen soon).
+    func batchLoop(_ runner: BatchRunner) async throws {
+        defer { batchLoopEnded.store(true, ordering: .releasing) }
+        while !batchStop.load(ordering: .acquiring) && !stopRequested.load(ordering: .acquiring) {
+            let step = try await runner.step()
+            batchSummary.withLock { $0 = Self.add($0, step.summary) }
+            var wait = min(1_000, max(0, (step.nextDue ?? .max) - Self.now()))
+            while wait > 0 && !batchStop.load(ordering: .acquiring) && !stopRequested.load(ordering: .acquiring) {
+                try await Task.sleep(for: .milliseconds(min(wait, 100)))
+                wait -= 100
+            }
+        }
     }
 
     /// Writes the outcomes gathered so far in one transaction (a group commit).

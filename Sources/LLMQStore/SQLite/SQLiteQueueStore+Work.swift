@@ -17,7 +17,7 @@ extension SQLiteQueueStore {
             var deltas = CounterDeltas()
             let claimed = try claimRows(
                 db, now: now, limit: limit, owner: owner, leaseMilliseconds: leaseMilliseconds, jobs: jobs,
-                deltas: &deltas)
+                mode: .online, deltas: &deltas)
             try deltas.apply(db, now: now)
             return claimed
         }
@@ -35,18 +35,21 @@ extension SQLiteQueueStore {
                 claiming
                 ? try claimRows(
                     db, now: now, limit: limit, owner: owner, leaseMilliseconds: leaseMilliseconds, jobs: jobs,
-                    deltas: &deltas) : []
+                    mode: .online, deltas: &deltas) : []
             try deltas.apply(db, now: now)
             return (applied, claimed)
         }
     }
 
-    /// The claim's statement, inside the caller's transaction.
-    private func claimRows(
+    /// The claim's statement, inside the caller's transaction: queued requests of
+    /// the jobs in `mode`.
+    func claimRows(
         _ db: Database, now: Int64, limit: Int, owner: String, leaseMilliseconds: Int64, jobs: [String]?,
-        deltas: inout CounterDeltas
+        mode: JobMode, deltas: inout CounterDeltas
     ) throws -> [ClaimedRequest] {
-        var arguments: [(any DatabaseValueConvertible)?] = [owner, now + leaseMilliseconds, now, now, now]
+        var arguments: [(any DatabaseValueConvertible)?] = [
+            owner, now + leaseMilliseconds, now, now, now, mode.rawValue,
+        ]
         var jobFilter = ""
         if let jobs {
             jobFilter =
@@ -65,7 +68,8 @@ extension SQLiteQueueStore {
                     started_at = COALESCE(started_at, ?), updated_at = ?
                 WHERE id IN (
                     SELECT id FROM requests
-                    WHERE state = 'queued' AND not_before <= ?\(jobFilter)
+                    WHERE state = 'queued' AND not_before <= ?
+                        AND job_id IN (SELECT id FROM jobs WHERE mode = ?)\(jobFilter)
                     ORDER BY priority, not_before, id LIMIT ?)
                 RETURNING id, job_id, custom_id, provider, model, cache_key, request, attempt, line, priority
                 """, arguments: StatementArguments(arguments))
@@ -111,7 +115,7 @@ extension SQLiteQueueStore {
     }
 
     /// The outcomes' statements, inside the caller's transaction.
-    private func finishRows(
+    func finishRows(
         _ db: Database, now: Int64, _ completions: [Completion], owner: String, deltas: inout CounterDeltas
     ) throws -> [Bool] {
         let succeed = try db.cachedStatement(
@@ -165,7 +169,15 @@ extension SQLiteQueueStore {
 
     @discardableResult
     public func releaseLeases(owner: String, refundAttempt: Bool) throws -> Int {
-        try requeueRunning(where: "lease_owner = ?", refund: refundAttempt) { _ in owner }
+        let released = try requeueRunning(where: "lease_owner = ?", refund: refundAttempt) { _ in owner }
+        // The provider batches it was advancing, too: another worker takes them on.
+        try write { db, now in
+            try db.execute(
+                sql:
+                    "UPDATE provider_batches SET owner = NULL, owner_expires_at = NULL, updated_at = ? WHERE owner = ?",
+                arguments: [now, owner])
+        }
+        return released
     }
 
     @discardableResult

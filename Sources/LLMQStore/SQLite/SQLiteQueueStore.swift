@@ -61,6 +61,9 @@ public final class SQLiteQueueStore: QueueStore, Sendable {
                         "INSERT INTO jobs (name, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
                     arguments: [job, now, now])
                 let jobID = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE name = ?", arguments: [job])!
+                if let mode = options.mode {
+                    try db.execute(sql: "UPDATE jobs SET mode = ? WHERE id = ?", arguments: [mode.rawValue, jobID])
+                }
                 try db.execute(
                     sql: "INSERT INTO submissions (job_id, source, created_at) VALUES (?, ?, ?)",
                     arguments: [jobID, options.source, now])

@@ -119,6 +119,55 @@ enum SQLiteSchema {
                         WHERE state = 'done' OR state = 'failed';
                     """)
         }
+        migrator.registerMigration("v5: provider batches") { db in
+            try db.execute(
+                sql: """
+                    -- Every batch llmq sends to a provider's batch API, and every step of
+                    -- it, recorded before the next step starts: the local file and its
+                    -- hash, the intent to upload or create (so a crash between the
+                    -- provider's answer and our record can be found again, never
+                    -- redone blindly), the remote ids, status and counts, collection.
+                    CREATE TABLE provider_batches (
+                        id INTEGER PRIMARY KEY,
+                        job_id INTEGER NOT NULL REFERENCES jobs(id),
+                        llmq_id TEXT NOT NULL UNIQUE,
+                        provider TEXT NOT NULL,
+                        model TEXT NOT NULL,
+                        key_index INTEGER NOT NULL,
+                        state TEXT NOT NULL,
+                        local_file TEXT NOT NULL,
+                        file_sha256 TEXT NOT NULL,
+                        request_count INTEGER NOT NULL,
+                        bytes INTEGER NOT NULL,
+                        input_file_id TEXT,
+                        remote_id TEXT,
+                        remote_status TEXT,
+                        total INTEGER,
+                        succeeded INTEGER,
+                        failed INTEGER,
+                        output_location TEXT,
+                        error_location TEXT,
+                        intent_at INTEGER,
+                        next_poll_at INTEGER NOT NULL DEFAULT 0,
+                        poll_interval_ms INTEGER NOT NULL DEFAULT 0,
+                        cancel_requested INTEGER NOT NULL DEFAULT 0,
+                        owner TEXT,
+                        owner_expires_at INTEGER,
+                        error TEXT,
+                        failure TEXT,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        ended_at INTEGER,
+                        collected_at INTEGER
+                    );
+                    CREATE INDEX provider_batches_job ON provider_batches (job_id, id);
+
+                    -- The batch a request was last sent in (kept after it finished, for
+                    -- the record). While it is in a batch the request is running, leased
+                    -- to 'batch:<id>' with no expiry, so no worker rescues it.
+                    ALTER TABLE requests ADD COLUMN batch_id INTEGER;
+                    """)
+        }
         return migrator
     }
 }

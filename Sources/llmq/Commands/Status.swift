@@ -13,7 +13,7 @@ extension LLMQ {
 
         @Flag(
             help:
-                "Print JSON: {\"jobs\":[{\"name\",\"total\",\"queued\",\"running\",\"done\",\"failed\",\"cancelled\",\"cost_usd\",…}],\"workers\":[…]}."
+                "Print JSON: {\"jobs\":[{\"name\",\"total\",\"queued\",\"running\",\"done\",\"failed\",\"cancelled\",\"cost_usd\",…}],\"workers\":[…],\"batches\":[…]}."
         )
         var json = false
 
@@ -23,6 +23,7 @@ extension LLMQ {
             let home = QueueHome.resolve(option: homeOptions.home)
             var jobs: [JobSummary] = []
             var workers: [WorkerRecord] = []
+            var batches: [BatchRecord] = []
             if home.hasQueue {
                 let store = try SQLiteQueueStore(home: home)
                 if let job {
@@ -37,14 +38,16 @@ extension LLMQ {
                     jobs = try store.jobs()
                 }
                 workers = try store.workers()
+                batches = try store.batches(job: job, unfinished: false)
             } else if let job {
                 throw ValidationError("no job named \"\(job)\": there is no queue in \(home.path) yet")
             }
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             if json {
-                print(StatusFormatter.json(jobs, workers: workers, now: now))
+                print(StatusFormatter.json(jobs, workers: workers, batches: batches, now: now))
             } else {
                 print(StatusFormatter.table(jobs, home: home))
+                if !batches.isEmpty { print("\n" + StatusFormatter.batches(batches, now: now)) }
                 if !workers.isEmpty { print("\n" + StatusFormatter.workers(workers, now: now)) }
             }
         }

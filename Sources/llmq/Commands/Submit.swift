@@ -28,6 +28,12 @@ extension LLMQ {
         @Flag(help: "Enqueue the valid lines and write the invalid ones to <job>/rejected.jsonl.")
         var skipInvalid = false
 
+        @Flag(
+            help: """
+                Send the job through the providers' batch APIs (half price, results within 24 hours);                 llmq work then runs it in batches.
+                """)
+        var batch = false
+
         @Flag(help: "Replace requests whose custom_id is already in the job with a different request.")
         var replace = false
 
@@ -51,6 +57,7 @@ extension LLMQ {
             options.defaultModel = model
             options.skipInvalid = skipInvalid
             options.replace = replace
+            options.mode = batch ? .batch : nil
             options.prices = try priceOptions.load()
             let store = try SQLiteQueueStore(home: home)
             do {

@@ -21,6 +21,17 @@ extension LLMQ {
         @Option(help: "Work on this job only (repeatable; default: every job).")
         var job: [String] = []
 
+        @Option(
+            name: .customLong("batch"),
+            help: "Switch this job to batch mode first (repeatable): what is still queued goes through batch APIs.")
+        var batchJobs: [String] = []
+
+        @Option(help: "Seconds between polls of a provider batch at first (it grows to 5 minutes).")
+        var pollInterval = 5.0
+
+        @Option(help: .hidden)
+        var maxBatchRequests: Int?
+
         @Option(help: "Attempts before a request fails (rate-limit snoozes do not count).")
         var maxAttempts = 6
 
@@ -46,15 +57,17 @@ extension LLMQ {
             guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
             guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
             guard progressInterval > 0 else { throw ValidationError("--progress-interval must be above 0") }
+            guard pollInterval > 0 else { throw ValidationError("--poll-interval must be above 0") }
         }
 
         func run() throws {
             let home = QueueHome.resolve(option: homeOptions.home)
             guard home.hasQueue else { throw ValidationError("no queue in \(home.path): llmq submit FILE first") }
             let store = try SQLiteQueueStore(home: home)
-            for name in job where try store.job(named: name) == nil {
+            for name in job + batchJobs where try store.job(named: name) == nil {
                 throw ValidationError("no job named \"\(name)\" in \(home.path)")
             }
+            for name in batchJobs { _ = try store.setMode(job: name, mode: .batch) }
             let table = try priceOptions.load()
             var runnerConfiguration = ProviderRunner.Configuration()
             runnerConfiguration.retry.maxAttempts = maxAttempts
@@ -63,8 +76,9 @@ extension LLMQ {
             // from then on it grows back carefully. Starting low and doubling per
             // round trip left most of a 1,024-slot window unused for seconds.
             runnerConfiguration.window.initial = Double(concurrency)
+            let transport = CurlTransport()
             let runner = ProviderRunner(
-                transport: CurlTransport(), prices: table,
+                transport: transport, prices: table,
                 cache: try cacheOptions.open(home: home),
                 configuration: runnerConfiguration)
             var configuration = Worker.Configuration()
@@ -73,8 +87,15 @@ extension LLMQ {
             configuration.useCache = !cacheOptions.noCache
             configuration.raw = raw
             configuration.follow = follow
+            configuration.pollMilliseconds = Int64(pollInterval * 1000)
+            configuration.maxBatchRequests = maxBatchRequests
+            configuration.batchAPIs = { provider in
+                let endpoint = try runner.endpoint(for: provider)
+                return endpoint.batchAPI(transport: transport).map { ($0, endpoint.keys) }
+            }
             let display = ProgressDisplay(quiet: quiet, plainInterval: progressInterval)
             configuration.onProgress = { display.update($0) }
+            configuration.onNote = { display.message("note: " + $0) }
             let worker = Worker(store: store, runner: runner, home: home, prices: table, configuration: configuration)
             let signals = ShutdownSignals(
                 first: {

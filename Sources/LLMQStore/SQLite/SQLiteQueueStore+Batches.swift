@@ -1,0 +1,222 @@
+import Foundation
+import GRDB
+import LLMQCore
+
+/// Provider batches: what `llmq work` records as it sends batch-mode jobs through
+/// the providers' batch APIs. A batch's requests stay `running`, leased to
+/// `batch:<id>` with no expiry, from the moment its file is recorded until its
+/// results are collected; the batch itself is advanced by one worker at a time
+/// (`owner`, with an expiring lease).
+extension SQLiteQueueStore {
+    public func setMode(job: String, mode: JobMode) throws -> Bool {
+        try write { db, now in
+            try db.execute(
+                sql: "UPDATE jobs SET mode = ?, updated_at = ? WHERE name = ?", arguments: [mode.rawValue, now, job])
+            return db.changesCount > 0
+        }
+    }
+
+    public func claimForBatch(limit: Int, owner: String, leaseMilliseconds: Int64, jobs: [String]?) throws
+        -> [ClaimedRequest]
+    {
+        guard limit > 0 else { return [] }
+        if let jobs, jobs.isEmpty { return [] }
+        return try write { db, now in
+            var deltas = CounterDeltas()
+            let claimed = try claimRows(
+                db, now: now, limit: limit, owner: owner, leaseMilliseconds: leaseMilliseconds, jobs: jobs,
+                mode: .batch, deltas: &deltas)
+            try deltas.apply(db, now: now)
+            return claimed
+        }
+    }
+
+    public func recordBatch(_ batch: NewBatch, owner: String) throws -> BatchRecord {
+        try write { db, now in
+            guard let jobID = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE name = ?", arguments: [batch.job])
+            else { throw DatabaseError(message: "no job named \(batch.job)") }
+            try db.execute(
+                sql: """
+                    INSERT INTO provider_batches (job_id, llmq_id, provider, model, key_index, state, local_file,
+                        file_sha256, request_count, bytes, poll_interval_ms, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    jobID, batch.llmqID, batch.provider.rawValue, batch.model, batch.keyIndex, batch.localFile,
+                    batch.fileSHA256, batch.requestIDs.count, batch.bytes, batch.pollIntervalMilliseconds, now, now,
+                ])
+            let id = db.lastInsertedRowID
+            let move = try db.cachedStatement(
+                sql: """
+                    UPDATE requests SET lease_owner = ?, lease_expires_at = NULL, batch_id = ?, updated_at = ?
+                    WHERE id = ? AND state = 'running' AND lease_owner = ?
+                    """)
+            var moved = 0
+            for requestID in batch.requestIDs {
+                try move.execute(arguments: [BatchRecord.requestOwner(id), id, now, requestID, owner])
+                moved += db.changesCount
+            }
+            // Rolls the whole transaction back: a request another worker holds now
+            // must not be sent twice.
+            if moved != batch.requestIDs.count { throw BatchLeaseLost(missing: batch.requestIDs.count - moved) }
+            return try fetchBatch(db, id: id)!
+        }
+    }
+
+    public func batches(job: String?, unfinished: Bool) throws -> [BatchRecord] {
+        try pool.read { db in
+            var sql = Self.batchSelect
+            var conditions: [String] = []
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            if let job {
+                conditions.append("b.job_id = (SELECT id FROM jobs WHERE name = ?)")
+                arguments.append(job)
+            }
+            if unfinished { conditions.append("b.state NOT IN ('collected', 'failed')") }
+            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+            sql += " ORDER BY b.id"
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(Self.batchRecord)
+        }
+    }
+
+    public func leaseBatches(owner: String, leaseMilliseconds: Int64, jobs: [String]?) throws -> [BatchRecord] {
+        try write { db, now in
+            var jobFilter = ""
+            var arguments: [(any DatabaseValueConvertible)?] = [owner, now + leaseMilliseconds, now, owner, now]
+            if let jobs {
+                jobFilter =
+                    " AND job_id IN (SELECT id FROM jobs WHERE name IN ("
+                    + Array(repeating: "?", count: jobs.count).joined(separator: ", ") + "))"
+                arguments += jobs.map { $0 as (any DatabaseValueConvertible)? }
+            }
+            try db.execute(
+                sql: """
+                    UPDATE provider_batches SET owner = ?, owner_expires_at = ?, updated_at = ?
+                    WHERE state NOT IN ('collected', 'failed')
+                        AND (owner IS NULL OR owner = ? OR owner_expires_at < ?)\(jobFilter)
+                    """, arguments: StatementArguments(arguments))
+            return try Row.fetchAll(
+                db,
+                sql: Self.batchSelect + " WHERE b.owner = ? AND b.state NOT IN ('collected', 'failed') ORDER BY b.id",
+                arguments: [owner]
+            ).map(Self.batchRecord)
+        }
+    }
+
+    @discardableResult
+    public func updateBatch(_ batch: BatchRecord, owner: String) throws -> Bool {
+        try write { db, now in
+            try db.execute(
+                sql: """
+                    UPDATE provider_batches SET state = ?, input_file_id = ?, remote_id = ?, remote_status = ?,
+                        total = ?, succeeded = ?, failed = ?, output_location = ?, error_location = ?, intent_at = ?,
+                        next_poll_at = ?, poll_interval_ms = ?, cancel_requested = MAX(cancel_requested, ?),
+                        error = ?, failure = ?, ended_at = ?, collected_at = ?, updated_at = ?
+                    WHERE id = ? AND owner = ?
+                    """,
+                arguments: [
+                    batch.state.rawValue, batch.inputFileID, batch.remoteID, batch.remoteStatus, batch.total,
+                    batch.succeeded, batch.failed, batch.outputLocation, batch.errorLocation, batch.intentAt,
+                    batch.nextPollAt, batch.pollIntervalMilliseconds, batch.cancelRequested ? 1 : 0, batch.error,
+                    batch.failure, batch.endedAt, batch.collectedAt, now, batch.id, owner,
+                ])
+            return db.changesCount > 0
+        }
+    }
+
+    public func batchedRequests(batch id: Int64) throws -> [BatchedRequest] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, custom_id, model, cache_key, request, attempt FROM requests INDEXED BY requests_owner
+                    WHERE state = 'running' AND lease_owner = ?
+                    """, arguments: [BatchRecord.requestOwner(id)]
+            ).map { row in
+                let key: Data = row["cache_key"]
+                let request: Data = row["request"]
+                return BatchedRequest(
+                    id: row["id"], customID: row["custom_id"], model: row["model"],
+                    cacheKey: CacheKey(bytes: key) ?? CacheKey(of: [UInt8](request)), attempt: row["attempt"])
+            }
+        }
+    }
+
+    public func collectBatch(_ batch: BatchRecord, owner: String, completions: [Completion]) throws -> Bool {
+        try write { db, now in
+            // The stored flag, not the caller's copy: `llmq cancel` may have set it since.
+            guard
+                let cancelRequested = try Bool.fetchOne(
+                    db, sql: "SELECT cancel_requested FROM provider_batches WHERE id = ? AND owner = ?",
+                    arguments: [batch.id, owner])
+            else { return false }
+            var deltas = CounterDeltas()
+            _ = try finishRows(db, now: now, completions, owner: batch.requestOwner, deltas: &deltas)
+            // Whatever did not run goes back to the queue, or is cancelled if that is
+            // what the user asked for.
+            let leftover: RequestState = cancelRequested ? .cancelled : .queued
+            let jobIDs = try Int64.fetchAll(
+                db,
+                sql: """
+                    UPDATE requests
+                    SET state = ?, attempt = MAX(attempt - 1, 0), lease_owner = NULL, lease_expires_at = NULL,
+                        updated_at = ?
+                    WHERE state = 'running' AND lease_owner = ?
+                    RETURNING job_id
+                    """, arguments: [leftover.rawValue, now, batch.requestOwner])
+            for jobID in jobIDs { deltas.move(jobID, from: .running, to: leftover) }
+            try deltas.apply(db, now: now)
+            var collected = batch
+            collected.state = batch.state == .failed ? .failed : .collected
+            collected.collectedAt = now
+            try db.execute(
+                sql: """
+                    UPDATE provider_batches SET state = ?, collected_at = ?, owner = NULL, owner_expires_at = NULL,
+                        total = ?, succeeded = ?, failed = ?, remote_status = ?, error = ?, ended_at = ?, updated_at = ?
+                    WHERE id = ?
+                    """,
+                arguments: [
+                    collected.state.rawValue, now, batch.total, batch.succeeded, batch.failed, batch.remoteStatus,
+                    batch.error, batch.endedAt ?? now, now, batch.id,
+                ])
+            return true
+        }
+    }
+
+    public func requestBatchCancel(job: String) throws -> [BatchRecord] {
+        try write { db, now in
+            try db.execute(
+                sql: """
+                    UPDATE provider_batches SET cancel_requested = 1, updated_at = ?
+                    WHERE job_id = (SELECT id FROM jobs WHERE name = ?) AND state NOT IN ('collected', 'failed')
+                    """, arguments: [now, job])
+            return try Row.fetchAll(
+                db,
+                sql: Self.batchSelect
+                    + " WHERE b.job_id = (SELECT id FROM jobs WHERE name = ?) AND b.state NOT IN ('collected', 'failed')",
+                arguments: [job]
+            ).map(Self.batchRecord)
+        }
+    }
+
+    static let batchSelect = "SELECT b.*, j.name AS job_name FROM provider_batches b JOIN jobs j ON j.id = b.job_id"
+
+    func fetchBatch(_ db: Database, id: Int64) throws -> BatchRecord? {
+        try Row.fetchOne(db, sql: Self.batchSelect + " WHERE b.id = ?", arguments: [id]).map(Self.batchRecord)
+    }
+
+    static func batchRecord(_ row: Row) -> BatchRecord {
+        BatchRecord(
+            id: row["id"], job: row["job_name"], llmqID: row["llmq_id"],
+            provider: Provider(rawValue: row["provider"]) ?? .openai, model: row["model"], keyIndex: row["key_index"],
+            state: BatchRecord.State(rawValue: row["state"]) ?? .failed, localFile: row["local_file"],
+            fileSHA256: row["file_sha256"], requestCount: row["request_count"], bytes: row["bytes"],
+            inputFileID: row["input_file_id"], remoteID: row["remote_id"], remoteStatus: row["remote_status"],
+            total: row["total"], succeeded: row["succeeded"], failed: row["failed"],
+            outputLocation: row["output_location"], errorLocation: row["error_location"], intentAt: row["intent_at"],
+            nextPollAt: row["next_poll_at"], pollIntervalMilliseconds: row["poll_interval_ms"],
+            cancelRequested: row["cancel_requested"] != 0, error: row["error"], failure: row["failure"],
+            createdAt: row["created_at"],
+            updatedAt: row["updated_at"], endedAt: row["ended_at"], collectedAt: row["collected_at"])
+    }
+}

@@ -1,0 +1,293 @@
+import Foundation
+import LLMQCore
+import LLMQProviders
+import LLMQStore
+import LLMQTransport
+import Synchronization
+import Testing
+
+@testable import LLMQEngine
+
+/// A provider batch API in memory: batches end after `pollsToEnd` polls, answers
+/// are the prompt reversed, some lines can fail, and a batch can expire half done.
+final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
+    struct Batch {
+        var remote: RemoteBatch
+        var lines: [(customID: String, prompt: String)]
+        var polls = 0
+    }
+
+    let provider = Provider.openai
+    let maxRequests: Int
+    let maxBytes = 1 << 30
+    var pollsToEnd = 1
+    /// custom_ids (llmq's, in the batch) answered with an error.
+    var failing: Set<String> = []
+    /// Batches to expire (the next ones that end): only the first half of their
+    /// lines are answered.
+    var expiring = 0
+    /// The provider fails whole batches (validation), with this message.
+    var failWhole: String?
+    /// The next create succeeds at the provider but its answer is lost (a crash
+    /// between create and record).
+    var loseNextCreate = false
+    private let lock = NSLock()
+    private(set) var batches: [String: Batch] = [:]
+    private(set) var created = 0
+    private(set) var uploads = 0
+
+    init(maxRequests: Int = 50_000) { self.maxRequests = maxRequests }
+
+    func inputLine(customID: String, canonical: JSONValue, route: Route) throws(ProviderFailure) -> [UInt8] {
+        let prompt = canonical["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+        return CanonicalJSON.encode(.object(["custom_id": .string(customID), "prompt": .string(prompt)]))
+    }
+
+    func upload(file: URL, name: String, key: String) async throws -> String? {
+        lock.withLock { uploads += 1 }
+        return "file-\(name)"
+    }
+
+    func create(file: URL, inputFileID: String?, llmqID: String, route: Route, key: String) async throws
+        -> RemoteBatch
+    {
+        let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map {
+            let object = try JSONParser.parse(String($0))
+            return (object["custom_id"]!.stringValue!, object["prompt"]!.stringValue!)
+        }
+        let (remote, lost): (RemoteBatch, Bool) = lock.withLock {
+            created += 1
+            let remote = RemoteBatch(
+                id: "batch_\(created)", status: "validating", phase: .running, total: lines.count, llmqID: llmqID,
+                inputFileID: inputFileID, createdAt: Int64(Date().timeIntervalSince1970 * 1000))
+            batches[remote.id] = Batch(remote: remote, lines: lines)
+            defer { loseNextCreate = false }
+            return (remote, loseNextCreate)
+        }
+        if lost { throw TransportError.connectionClosed(status: nil, receivedBytes: 0) }
+        return remote
+    }
+
+    func find(
+        llmqID: String, inputFileID: String?, requestCount: Int, createdAfter: Int64, excluding: Set<String>,
+        key: String
+    )
+        async throws -> RemoteBatch?
+    {
+        lock.withLock { batches.values.first { $0.remote.llmqID == llmqID }?.remote }
+    }
+
+    func get(_ batch: RemoteBatch, key: String) async throws -> RemoteBatch {
+        lock.withLock {
+            batches[batch.id]!.polls += 1
+            if batches[batch.id]!.polls >= pollsToEnd {
+                batches[batch.id]!.remote.phase = .ended
+                batches[batch.id]!.remote.status = expiring > 0 ? "expired" : failWhole == nil ? "completed" : "failed"
+                batches[batch.id]!.remote.message = failWhole
+                expiring = max(0, expiring - 1)
+                batches[batch.id]!.remote.outputLocation = "file-out-\(batch.id)"
+            } else {
+                batches[batch.id]!.remote.status = "in_progress"
+            }
+            return batches[batch.id]!.remote
+        }
+    }
+
+    func cancel(_ batch: RemoteBatch, key: String) async throws -> RemoteBatch {
+        lock.withLock {
+            batches[batch.id]!.remote.phase = .ended
+            batches[batch.id]!.remote.status = "cancelled"
+            return batches[batch.id]!.remote
+        }
+    }
+
+    func download(_ batch: RemoteBatch, key: String, to url: URL) async throws {
+        let stored = lock.withLock { batches[batch.id]! }
+        let expired = stored.remote.status == "expired"
+        let answered =
+            stored.remote.status == "failed" || stored.remote.status == "cancelled"
+            ? [] : expired ? Array(stored.lines.prefix(stored.lines.count / 2)) : stored.lines
+        var text = ""
+        // Unordered, as real result files are.
+        for (customID, prompt) in answered.reversed() {
+            let line: JSONValue =
+                failing.contains(customID)
+                ? .object(["custom_id": .string(customID), "error": .string("bad line")])
+                : .object(["custom_id": .string(customID), "text": .string(String(prompt.reversed()))])
+            text += CanonicalJSON.string(line) + "\n"
+        }
+        try text.write(to: url, atomically: true, encoding: .utf8)
+    }
+
+    func results(in file: URL, _ each: (BatchResult) throws -> Void) throws {
+        for line in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") {
+            let object = try JSONParser.parse(String(line))
+            let id = object["custom_id"]!.stringValue!
+            if let text = object["text"]?.stringValue {
+                try each(
+                    BatchResult(
+                        customID: id,
+                        outcome: .answer(
+                            ProviderAnswer(
+                                text: text, finishReason: "stop", usage: Usage(inputTokens: 1_000, outputTokens: 1_000),
+                                model: "gpt-4o-mini", raw: []))))
+            } else {
+                try each(
+                    BatchResult(
+                        customID: id,
+                        outcome: .failure(ProviderFailure(status: 400, type: "invalid", message: "bad line"))))
+            }
+        }
+    }
+}
+
+@Suite struct BatchRunnerTests {
+    static let prices = PriceTable(prices: [
+        ModelPrice(
+            model: "gpt-4o-mini", provider: .openai, input: 1, cachedInput: 0.5, cacheWrite: 0, output: 2,
+            batchDiscount: 0.5)
+    ])
+
+    /// A queue with a batch-mode job of `count` requests.
+    func queue(_ count: Int) throws -> (QueueHome, SQLiteQueueStore) {
+        let home = QueueHome(url: FileManager.default.temporaryDirectory.appendingPathComponent("llmq-batch-\(UUID())"))
+        let store = try SQLiteQueueStore(home: home)
+        try store.submit(job: "b", options: SubmitOptions(source: "t")) { session in
+            _ = try session.add(
+                (1...count).map {
+                    NewRequest(
+                        try RequestParser().parse(
+                            line: #"{"custom_id":"q\#($0)","model":"gpt-4o-mini","prompt":"p\#($0)"}"#, number: $0
+                        ).get(), line: $0)
+                })
+        }
+        #expect(try store.setMode(job: "b", mode: .batch))
+        return (home, store)
+    }
+
+    func worker(
+        _ home: QueueHome, _ store: SQLiteQueueStore, api: FakeBatchAPI, cache: (any ResponseCache)? = nil,
+        maxBatch: Int? = nil
+    ) -> Worker {
+        let runner = ProviderRunner(
+            transport: CurlTransport(), environment: ["OPENAI_API_KEY": "k"], prices: Self.prices, cache: cache)
+        var configuration = Worker.Configuration()
+        configuration.batchAPIs = { _ in (api, ["k"]) }
+        configuration.pollMilliseconds = 1
+        configuration.maxBatchRequests = maxBatch
+        return Worker(store: store, runner: runner, home: home, prices: Self.prices, configuration: configuration)
+    }
+
+    func lines(_ home: QueueHome, _ file: String) throws -> [JSONValue] {
+        try String(contentsOf: home.jobFolder("b").appendingPathComponent(file), encoding: .utf8)
+            .split(separator: "\n").map { try JSONParser.parse(String($0)) }
+    }
+
+    @Test func aBatchJobRunsThroughTheBatchAPIAtTheDiscount() async throws {
+        let (home, store) = try queue(25)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        api.pollsToEnd = 3
+        let summary = try await worker(home, store, api: api, maxBatch: 10).run()
+        #expect(summary.succeeded == 25)
+        #expect(api.created == 3, "25 requests at 10 a batch")
+        let results = try lines(home, "results.jsonl")
+        #expect(results.count == 25)
+        let q7 = try #require(results.first { $0["custom_id"] == .string("q7") })
+        #expect(q7["text"] == .string("7p"))
+        #expect(q7["batch_id"]?.stringValue?.hasPrefix("batch_") == true)
+        let ledger = try lines(home, "ledger.jsonl")
+        #expect(ledger.count == 25)
+        #expect(ledger.allSatisfy { $0["mode"] == .string("batch") && $0["batch_discount"] == .number(0.5) })
+        // 1,000 input at $1/M + 1,000 output at $2/M, halved.
+        #expect(ledger.allSatisfy { $0["cost_usd"]?.doubleValue == 0.0015 })
+        let batches = try store.batches(job: "b", unfinished: false)
+        #expect(batches.count == 3 && batches.allSatisfy { $0.state == .collected })
+        // Every batch file is kept for audit, with its results.
+        for batch in batches {
+            #expect(FileManager.default.fileExists(atPath: batch.localFile))
+            #expect(batch.localFile.hasPrefix(home.jobFolder("b").appendingPathComponent("batches").path))
+        }
+    }
+
+    @Test func aCreateWhoseAnswerWasLostIsFoundNotMadeTwice() async throws {
+        let (home, store) = try queue(5)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        api.loseNextCreate = true
+        let summary = try await worker(home, store, api: api).run()
+        #expect(summary.succeeded == 5)
+        #expect(api.created == 1)
+        #expect(try lines(home, "results.jsonl").count == 5)
+    }
+
+    @Test func lineErrorsFailAndExpiredRequestsGoIntoTheNextBatch() async throws {
+        let (home, store) = try queue(8)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        let claimedFirst = try store.claimForBatch(limit: 1, owner: "probe", leaseMilliseconds: 1, jobs: nil)
+        _ = try store.releaseLeases(owner: "probe", refundAttempt: true)
+        api.failing = [BatchRunner.batchCustomID(claimedFirst[0].id)]
+        api.expiring = 1
+        let summary = try await worker(home, store, api: api).run()
+        #expect(summary.failed == 1)
+        #expect(summary.succeeded == 7)
+        #expect(api.created == 2, "the unanswered half went into another batch")
+        let results = try lines(home, "results.jsonl")
+        #expect(Set(results.map { $0["custom_id"] }).count == 8)
+        #expect(results.filter { $0["status"] == .string("failed") }.count == 1)
+    }
+
+    @Test func cachedAnswersNeverGoIntoABatch() async throws {
+        let (home, store) = try queue(4)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let cache = try SQLiteResponseCache(url: home.url.appendingPathComponent("cache.sqlite"))
+        let api = FakeBatchAPI()
+        _ = try await worker(home, store, api: api, cache: cache).run()
+        #expect(api.created == 1)
+        // The same requests again, in a new job: all from the cache.
+        try store.submit(job: "again", options: SubmitOptions(source: "t")) { session in
+            _ = try session.add(
+                (1...4).map {
+                    NewRequest(
+                        try RequestParser().parse(
+                            line: #"{"custom_id":"q\#($0)","model":"gpt-4o-mini","prompt":"p\#($0)"}"#, number: $0
+                        ).get(), line: $0)
+                })
+        }
+        #expect(try store.setMode(job: "again", mode: .batch))
+        let summary = try await worker(home, store, api: api, cache: cache).run()
+        #expect(summary.cached == 4)
+        #expect(api.created == 1)
+    }
+
+    @Test func aBatchTheProviderFailsFailsItsRequestsWithTheReason() async throws {
+        let (home, store) = try queue(3)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        api.failWhole = "line 2: mismatched model"
+        let summary = try await worker(home, store, api: api).run()
+        #expect(summary.failed == 3)
+        #expect(api.created == 1, "not sent again and again")
+        let results = try lines(home, "results.jsonl")
+        #expect(results.allSatisfy { $0["error"]?["message"] == .string("line 2: mismatched model") })
+    }
+
+    @Test func aCancelledJobsBatchIsCancelledAtTheProviderAndWhatDidNotRunIsCancelled() async throws {
+        let (home, store) = try queue(4)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        api.pollsToEnd = 1_000_000
+        let worker = worker(home, store, api: api)
+        let run = Task { try await worker.run() }
+        while try store.batches(job: "b", unfinished: true).first?.state != .created {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        _ = try store.cancel(job: "b")
+        #expect(try store.requestBatchCancel(job: "b").count == 1)
+        _ = try await run.value
+        #expect(api.batches.values.first?.remote.status == "cancelled")
+        let status = try #require(try store.job(named: "b"))
+        #expect(status.cancelled == 4 && status.running == 0 && status.queued == 0)
+    }
+}
