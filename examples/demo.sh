@@ -8,7 +8,9 @@ LLMQ=${LLMQ:-.build/release/llmq}
 [ -x "$LLMQ" ] || swift build -c release --product llmq
 export LLMQ_HOME=${LLMQ_HOME:-jobs}
 
+mocked=
 if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${GEMINI_API_KEY:-}${TOGETHER_API_KEY:-}" ]; then
+    mocked=1
     log=$(mktemp)
     "$LLMQ" mock --port 0 >"$log" 2>&1 &
     mock=$!
@@ -27,3 +29,14 @@ echo "results: $LLMQ_HOME/simple/results.jsonl   ledger: $LLMQ_HOME/simple/ledge
 head -n 2 "$LLMQ_HOME/simple/results.jsonl"
 # The same outcomes in input order, as an OpenAI Batch API output file.
 "$LLMQ" results simple --format openai-batch --out "$LLMQ_HOME/simple/openai-batch-output.jsonl"
+
+if [ -n "$mocked" ]; then
+    # Batch mode, against the fake provider's batch APIs (real batches take up to 24 h).
+    echo
+    echo "the same prompts in batch mode (half price):"
+    "$LLMQ" submit examples/simple.jsonl --model gpt-4o-mini --job simple-batch --batch
+    # --no-cache: the answers above are cached, and a cached request never goes into a batch.
+    "$LLMQ" work --job simple-batch --poll-interval 1 --no-cache
+    "$LLMQ" status simple-batch
+    head -n 1 "$LLMQ_HOME/simple-batch/ledger.jsonl"
+fi
