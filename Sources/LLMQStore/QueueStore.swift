@@ -211,14 +211,21 @@ public protocol QueueStore: Sendable {
     @discardableResult
     func updateBatch(_ batch: BatchRecord, owner: String) throws -> Bool
 
+    /// Extends `owner`'s hold on one batch; false if another worker holds it now.
+    func renewBatch(_ id: Int64, owner: String, leaseMilliseconds: Int64) throws -> Bool
+
     /// The requests in a batch (leased to it).
     func batchedRequests(batch id: Int64) throws -> [BatchedRequest]
 
     /// Writes the outcomes of a batch's requests and marks it collected, in one
-    /// transaction (fenced on `owner` holding the batch). Requests of the batch with
-    /// no outcome given go back to the queue, attempt refunded (or are cancelled,
-    /// when the batch's cancel was requested).
-    func collectBatch(_ batch: BatchRecord, owner: String, completions: [Completion]) throws -> Bool
+    /// transaction (fenced on `owner` holding the batch; nil if it does not). Requests
+    /// of the batch with no outcome given go back to the queue, attempt refunded (or
+    /// are cancelled, when the batch's cancel was requested) — or, with
+    /// `handOverLeftovers`, are leased to `owner` for that long and returned, to be
+    /// sent online.
+    func collectBatch(
+        _ batch: BatchRecord, owner: String, completions: [Completion], handOverLeftovers: Int64?
+    ) throws -> [ClaimedRequest]?
 
     /// Asks for `job`'s unfinished batches to be cancelled at the provider; returns them.
     func requestBatchCancel(job: String) throws -> [BatchRecord]

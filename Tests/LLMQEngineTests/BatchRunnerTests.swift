@@ -21,8 +21,8 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
     let maxRequests: Int
     let maxBytes = 1 << 30
     var pollsToEnd = 1
-    /// custom_ids (llmq's, in the batch) answered with an error.
-    var failing: Set<String> = []
+    /// Store ids of requests answered with an error.
+    var failing: Set<Int64> = []
     /// Batches to expire (the next ones that end): only the first half of their
     /// lines are answered.
     var expiring = 0
@@ -111,7 +111,7 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         // Unordered, as real result files are.
         for (customID, prompt) in answered.reversed() {
             let line: JSONValue =
-                failing.contains(customID)
+                failing.contains { customID.hasSuffix("-\($0)") }
                 ? .object(["custom_id": .string(customID), "error": .string("bad line")])
                 : .object(["custom_id": .string(customID), "text": .string(String(prompt.reversed()))])
             text += CanonicalJSON.string(line) + "\n"
@@ -227,7 +227,7 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         let api = FakeBatchAPI()
         let claimedFirst = try store.claimForBatch(limit: 1, owner: "probe", leaseMilliseconds: 1, jobs: nil)
         _ = try store.releaseLeases(owner: "probe", refundAttempt: true)
-        api.failing = [BatchRunner.batchCustomID(claimedFirst[0].id)]
+        api.failing = [claimedFirst[0].id]
         api.expiring = 1
         let summary = try await worker(home, store, api: api).run()
         #expect(summary.failed == 1)

@@ -18,8 +18,19 @@ final class BatchRunner: Sendable {
         var raw = false
         /// At most this many requests per batch (below the provider's own limit).
         var maxRequests: Int?
-        /// How long this worker holds a batch (renewed at every step).
-        var leaseMilliseconds: Int64 = 120_000
+        /// How long this worker holds a batch: renewed before every call to the
+        /// provider, and far longer than any one call may take, so no other worker
+        /// takes a batch over while this one is still talking to the provider.
+        var leaseMilliseconds: Int64 = 900_000
+        /// After a create that failed without a clear answer (a timeout, a reset, a
+        /// 5xx), how long to keep looking for the batch before creating it again:
+        /// the provider may still be taking it in.
+        var ambiguousCreateMilliseconds: Int64 = 120_000
+        /// A request not run by this many batches in a row (they expired) fails.
+        var maxAttempts = 6
+        /// Send what an expired (or provider-cancelled) batch did not run online,
+        /// rather than in the next batch.
+        var fallbackOnline = false
     }
 
     /// A provider's batch API and keys, or nil if it has none (then its requests
@@ -33,14 +44,19 @@ final class BatchRunner: Sendable {
     let apis: APIs
     let owner: String
     let configuration: Configuration
-    /// Requests of providers without a batch API, handed to the online path.
-    let sendOnline: @Sendable (ClaimedRequest) -> Void
+    /// Requests to send online (the provider has no batch API, or the fallback
+    /// for an expired batch), with the note to show once.
+    let sendOnline: @Sendable (ClaimedRequest, String) -> Void
+    /// Told of errors met while advancing batches (they are retried later).
+    let onError: @Sendable (String) -> Void
     private let nextKey = Mutex<[Provider: Int]>([:])
 
     init(
         store: any QueueStore, home: QueueHome, runner: ProviderRunner, prices: PriceTable?, apis: @escaping APIs,
-        owner: String, configuration: Configuration, sendOnline: @escaping @Sendable (ClaimedRequest) -> Void
+        owner: String, configuration: Configuration, sendOnline: @escaping @Sendable (ClaimedRequest, String) -> Void,
+        onError: @escaping @Sendable (String) -> Void = { _ in }
     ) {
+        self.onError = onError
         self.store = store
         self.home = home
         self.runner = runner
@@ -53,6 +69,9 @@ final class BatchRunner: Sendable {
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
+    /// Another worker holds the batch now (our lease on it ran out).
+    struct BatchLost: Error {}
+
     /// What one step did.
     struct Step: Sendable {
         /// Outcomes written (cache hits, collected results), for the run's summary.
@@ -64,12 +83,13 @@ final class BatchRunner: Sendable {
     }
 
     /// Plans what is queued, then advances every batch this worker holds that is due.
-    func step() async throws -> Step {
+    func step(stop: @Sendable () -> Bool = { false }) async throws -> Step {
         var step = Step()
         step.summary = try await plan()
         let held = try store.leaseBatches(
             owner: owner, leaseMilliseconds: configuration.leaseMilliseconds, jobs: configuration.jobs)
         for record in held {
+            if stop() { break }
             // Advanced in place: after an error, what was recorded so far (an
             // intent to create, above all) is what gets saved, never older state.
             var batch = record
@@ -81,14 +101,27 @@ final class BatchRunner: Sendable {
                 }
             } catch is CancellationError {
                 throw CancellationError()
+            } catch is BatchLost {
+                // Another worker holds it now; it carries on from what is recorded.
+                continue
+            } catch let failure as ProviderFailure
+                where Self.isRefusal(failure) && [.planned, .uploading, .uploaded].contains(batch.state)
+            {
+                // The provider refused the file or the batch outright: sending it
+                // again would be refused the same way. Its requests fail with the
+                // provider's message.
+                batch.failure = failure.message
+                batch.state = .failed
+                step.summary = Worker.add(step.summary, try collect(&batch, results: nil))
             } catch {
                 // Recorded on the batch and tried again later; never fatal to the run.
                 var failed = batch
                 failed.error = "\(error)"
                 failed.pollIntervalMilliseconds = nextInterval(batch.pollIntervalMilliseconds)
                 failed.nextPollAt = Self.now() + failed.pollIntervalMilliseconds
-                try store.updateBatch(failed, owner: owner)
+                _ = try store.updateBatch(failed, owner: owner)
                 step.nextDue = min(step.nextDue ?? .max, failed.nextPollAt)
+                onError("\(batch.provider.rawValue) batch \(batch.remoteID ?? batch.llmqID): \(error); trying again")
             }
         }
         step.unfinished = try store.batches(job: nil, unfinished: true).filter {
@@ -121,6 +154,17 @@ final class BatchRunner: Sendable {
                 summary = Worker.add(summary, figures)
                 continue
             }
+            if request.attempt > configuration.maxAttempts {
+                // Claims count as attempts; batches that expire do not refund them.
+                let (outcome, figures) = Outcomes.failed(
+                    ProviderFailure(
+                        status: nil, type: "batch_expired",
+                        message: "not run by \(configuration.maxAttempts) batches in a row (they expired); "
+                            + "llmq retry \(request.job) tries again"))
+                completions.append(Completion(id: request.id, outcome: outcome))
+                summary = Worker.add(summary, figures)
+                continue
+            }
             if configuration.useCache,
                 let hit = try runner.cachedResult(Self.submitted(request, route: route), started: 0)
             {
@@ -138,8 +182,24 @@ final class BatchRunner: Sendable {
         for group in order {
             let requests = groups[group]!
             let route = ModelRouter.route(requests[0].model)!
-            guard let (api, keys) = try apis(route.provider) else {
-                for request in requests { sendOnline(request) }
+            let resolved: (api: any ProviderBatchAPI, keys: [String])?
+            do {
+                resolved = try apis(route.provider)
+            } catch {
+                // A missing key, say: these requests fail with the reason, as online.
+                for request in requests {
+                    let (outcome, figures) = Outcomes.failed(ProviderRunner.providerFailure(error))
+                    completions.append(Completion(id: request.id, outcome: outcome))
+                    summary = Worker.add(summary, figures)
+                }
+                continue
+            }
+            guard let (api, keys) = resolved else {
+                for request in requests {
+                    sendOnline(
+                        request, "\(request.model) has no batch API at its provider: job \(request.job) sends it online"
+                    )
+                }
                 continue
             }
             summary = Worker.add(
@@ -158,25 +218,33 @@ final class BatchRunner: Sendable {
         var summary = Worker.Summary()
         var lines: [UInt8] = []
         var members: [Int64] = []
+        var llmqID = Self.newLLMQID()
         func flush() throws {
             guard !members.isEmpty else { return }
-            try record(lines, members: members, job: requests[0].job, route: route, keyCount: keyCount)
+            try record(
+                lines, members: members, llmqID: llmqID, job: requests[0].job, route: route, keyCount: keyCount)
             lines.removeAll(keepingCapacity: true)
             members.removeAll(keepingCapacity: true)
+            llmqID = Self.newLLMQID()
         }
         for request in requests {
-            let line: [UInt8]
+            var line: [UInt8]
             do {
+                let canonical = try JSONParser.parse(request.request)
                 line = try api.inputLine(
-                    customID: Self.batchCustomID(request.id), canonical: try JSONParser.parse(request.request),
-                    route: route)
+                    customID: Self.batchCustomID(request.id, llmqID: llmqID), canonical: canonical, route: route)
+                if members.count >= limit || lines.count + line.count + 1 > api.maxBytes {
+                    try flush()
+                    // The line names the batch it is in: encode it for the next one.
+                    line = try api.inputLine(
+                        customID: Self.batchCustomID(request.id, llmqID: llmqID), canonical: canonical, route: route)
+                }
             } catch let failure as ProviderFailure {
                 let (outcome, figures) = Outcomes.failed(failure)
                 completions.append(Completion(id: request.id, outcome: outcome))
                 summary = Worker.add(summary, figures)
                 continue
             }
-            if members.count >= limit || lines.count + line.count + 1 > api.maxBytes { try flush() }
             lines += line
             lines.append(0x0A)
             members.append(request.id)
@@ -188,8 +256,9 @@ final class BatchRunner: Sendable {
     /// Writes one batch file (fsynced), then records the batch and moves its
     /// requests into it; if any request was lost meanwhile, nothing is recorded and
     /// the file is removed.
-    private func record(_ bytes: [UInt8], members: [Int64], job: String, route: Route, keyCount: Int) throws {
-        let llmqID = "llmq-\(UUID().uuidString.lowercased().prefix(18))"
+    private func record(
+        _ bytes: [UInt8], members: [Int64], llmqID: String, job: String, route: Route, keyCount: Int
+    ) throws {
         let folder = home.jobFolder(job).appendingPathComponent("batches")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let file = folder.appendingPathComponent("\(llmqID).jsonl")
@@ -216,12 +285,19 @@ final class BatchRunner: Sendable {
         }
     }
 
-    /// The id a request goes by inside a batch: the store's id, which every
-    /// provider accepts (Anthropic allows only `[A-Za-z0-9_-]{1,64}`).
-    static func batchCustomID(_ id: Int64) -> String { "llmq-\(id)" }
+    /// llmq's id for a new batch: `llmq-` and 18 random hex digits.
+    static func newLLMQID() -> String {
+        "llmq-" + UUID().uuidString.lowercased().filter(\.isHexDigit).prefix(18)
+    }
 
-    static func requestID(batchCustomID: String) -> Int64? {
-        batchCustomID.hasPrefix("llmq-") ? Int64(batchCustomID.dropFirst(5)) : nil
+    /// The id a request goes by inside a batch: the batch's own id and the store's
+    /// id of the request (`llmq-1f…-42`, which every provider accepts: Anthropic
+    /// allows only `[A-Za-z0-9_-]{1,64}`). Naming the batch means a result line of
+    /// another batch (another queue's, adopted by mistake) never matches a request.
+    static func batchCustomID(_ id: Int64, llmqID: String) -> String { "\(llmqID)-\(id)" }
+
+    static func requestID(batchCustomID: String, llmqID: String) -> Int64? {
+        batchCustomID.hasPrefix(llmqID + "-") ? Int64(batchCustomID.dropFirst(llmqID.count + 1)) : nil
     }
 
     static func submitted(_ request: ClaimedRequest, route: Route) -> SubmittedRequest {
@@ -249,7 +325,15 @@ final class BatchRunner: Sendable {
         let route =
             ModelRouter.route(batch.model)
             ?? Route(provider: batch.provider, model: batch.model, providerModel: batch.model)
+        // After an error, wait out the backoff, whatever the step.
+        guard Self.now() >= batch.nextPollAt else { return Worker.Summary() }
+        // Cancelled before the provider has it: it never will.
+        if batch.cancelRequested && [.planned, .uploading, .uploaded].contains(batch.state) {
+            return try collect(&batch, results: nil)
+        }
         while true {
+            // Fresh before every call to the provider: see `leaseMilliseconds`.
+            try renew(batch)
             switch batch.state {
             case .planned, .uploading:
                 // An upload cut short by a crash is simply made again: an orphan
@@ -274,6 +358,14 @@ final class BatchRunner: Sendable {
                     excluding: Set(try store.batches(job: nil, unfinished: false).compactMap(\.remoteID)), key: key)
                 {
                     try await created(&batch, found)
+                } else if batch.error != nil,
+                    Self.now() - (batch.intentAt ?? 0) < configuration.ambiguousCreateMilliseconds
+                {
+                    // The last create failed without a clear answer: the provider may
+                    // still be taking it in. Look again before creating another.
+                    batch.nextPollAt = Self.now() + min(15_000, configuration.ambiguousCreateMilliseconds / 4)
+                    try save(batch)
+                    return Worker.Summary()
                 } else {
                     batch.intentAt = Self.now()
                     try save(batch)
@@ -290,7 +382,11 @@ final class BatchRunner: Sendable {
                 if remote.phase == .ended {
                     batch.state = .ended
                     batch.endedAt = Self.now()
-                    batch.failure = remote.message
+                    // Only a failed batch fails its requests; an expired or cancelled
+                    // one's unrun requests go back to the queue.
+                    batch.failure =
+                        Self.isFailedStatus(remote.status)
+                        ? remote.message ?? "\(batch.provider.rawValue) failed the batch (\(remote.status))" : nil
                 } else {
                     batch.pollIntervalMilliseconds = nextInterval(batch.pollIntervalMilliseconds)
                     batch.nextPollAt = Self.now() + batch.pollIntervalMilliseconds
@@ -298,7 +394,11 @@ final class BatchRunner: Sendable {
                 try save(batch)
                 if batch.state != .ended { return Worker.Summary() }
             case .ended:
-                return try await collect(&batch, api: api, key: key)
+                let results = URL(fileURLWithPath: batch.localFile).deletingPathExtension()
+                    .appendingPathExtension("results.jsonl")
+                try await api.download(remote(batch), key: key, to: results)
+                CrashPoint.reached("downloaded")
+                return try collect(&batch, results: (api, results))
             case .collected, .failed:
                 return Worker.Summary()
             }
@@ -343,23 +443,21 @@ final class BatchRunner: Sendable {
             errorLocation: batch.errorLocation, llmqID: batch.llmqID, inputFileID: batch.inputFileID)
     }
 
-    /// Downloads an ended batch's results, matches them to its requests by id and
-    /// writes their outcomes; what did not run goes back to the queue (or is
-    /// cancelled, if the user cancelled).
-    private func collect(_ batch: inout BatchRecord, api: any ProviderBatchAPI, key: String) async throws
+    /// Matches an ended batch's downloaded results (none for a batch that never
+    /// reached the provider or that it refused) to its requests by id and writes
+    /// their outcomes; what did not run goes back to the queue (or is cancelled, if
+    /// the user cancelled; or fails, if the provider failed the whole batch).
+    private func collect(_ batch: inout BatchRecord, results: (api: any ProviderBatchAPI, file: URL)?) throws
         -> Worker.Summary
     {
-        let results = URL(fileURLWithPath: batch.localFile).deletingPathExtension().appendingPathExtension(
-            "results.jsonl")
-        try await api.download(remote(batch), key: key, to: results)
-        CrashPoint.reached("downloaded")
         var requests: [Int64: BatchedRequest] = [:]
         for request in try store.batchedRequests(batch: batch.id) { requests[request.id] = request }
         var completions: [Completion] = []
         var summary = Worker.Summary()
         let remoteID = batch.remoteID ?? batch.llmqID
-        try api.results(in: results) { result in
-            guard let id = Self.requestID(batchCustomID: result.customID),
+        let llmqID = batch.llmqID
+        try results?.api.results(in: results!.file) { result in
+            guard let id = Self.requestID(batchCustomID: result.customID, llmqID: llmqID),
                 let request = requests.removeValue(forKey: id)
             else { return }
             switch result.outcome {
@@ -384,8 +482,9 @@ final class BatchRunner: Sendable {
                 break
             }
         }
-        // A batch the provider failed as a whole has no results: its requests fail
-        // with the provider's reason (sending them again would fail the same way).
+        // A batch the provider failed (or refused) as a whole has no results: its
+        // requests fail with the provider's reason (sent again, they would fail the
+        // same way).
         if let failure = batch.failure {
             for request in requests.values {
                 let (outcome, figures) = Outcomes.failed(
@@ -396,16 +495,39 @@ final class BatchRunner: Sendable {
         }
         CrashPoint.reached("collecting")
         var collected = batch
-        collected.state = .collected
-        guard try store.collectBatch(collected, owner: owner, completions: completions) else {
-            return Worker.Summary()
+        if collected.state != .failed { collected.state = .collected }
+        guard
+            let leftovers = try store.collectBatch(
+                collected, owner: owner, completions: completions,
+                handOverLeftovers: configuration.fallbackOnline ? configuration.leaseMilliseconds : nil)
+        else { throw BatchLost() }
+        for request in leftovers {
+            sendOnline(request, "what expired batches did not run is sent online (--fallback online)")
         }
         batch = collected
         return summary
     }
 
+    /// Keeps this worker's hold on the batch; throws `BatchLost` if another took it.
+    private func renew(_ batch: BatchRecord) throws {
+        guard try store.renewBatch(batch.id, owner: owner, leaseMilliseconds: configuration.leaseMilliseconds)
+        else { throw BatchLost() }
+    }
+
+    /// A 4xx that is the provider's answer to this file or batch (not a rate limit,
+    /// a timeout or a conflict): sending it again would get the same answer.
+    static func isRefusal(_ failure: ProviderFailure) -> Bool {
+        guard let status = failure.status else { return false }
+        return (400..<500).contains(status) && ![401, 403, 408, 409, 429].contains(status)
+    }
+
+    /// The provider's words for a batch it failed as a whole.
+    static func isFailedStatus(_ status: String) -> Bool {
+        ["failed", "BATCH_STATE_FAILED", "JOB_STATE_FAILED"].contains(status)
+    }
+
     private func save(_ batch: BatchRecord) throws {
-        guard try store.updateBatch(batch, owner: owner) else { throw CancellationError() }
+        guard try store.updateBatch(batch, owner: owner) else { throw BatchLost() }
     }
 
     private func nextInterval(_ interval: Int64) -> Int64 {

@@ -35,6 +35,8 @@ public final class Worker: Sendable {
         public var pollMilliseconds: Int64 = 5_000
         /// At most this many requests per provider batch (below the provider's limit).
         public var maxBatchRequests: Int?
+        /// Requests an expired batch did not run go online, not into the next batch.
+        public var fallbackOnline = false
         /// Called once per thing the user should know that is not an error (a
         /// batch-mode job's provider has no batch API, so it runs online).
         public var onNote: (@Sendable (String) -> Void)?
@@ -110,7 +112,12 @@ public final class Worker: Sendable {
             WorkerRecord(
                 owner: owner, host: ProcessInfo.processInfo.hostName, pid: getpid(), startedAt: Self.now(),
                 heartbeatAt: Self.now()))
-        defer { try? store.removeWorker(owner: owner) }
+        defer {
+            // Whatever this worker still holds (only after an error: a normal end
+            // holds nothing) goes back to the queue at once, not when leases expire.
+            _ = try? store.releaseLeases(owner: owner, refundAttempt: true)
+            try? store.removeWorker(owner: owner)
+        }
         var total = Summary()
         var lastRenewal = Self.now()
         var stopDeadline: Int64?
@@ -147,7 +154,11 @@ public final class Worker: Sendable {
             if stopping {
                 let deadline = stopDeadline ?? Self.now() + configuration.graceMilliseconds
                 stopDeadline = deadline
-                if inFlight.load(ordering: .acquiring) == 0 && pending.withLock({ $0.isEmpty }) { break }
+                if inFlight.load(ordering: .acquiring) == 0 && pending.withLock({ $0.isEmpty }) {
+                    // The batch loop's last step may still hand requests over.
+                    if try await endBatchLoop(batches) { continue }
+                    break
+                }
                 if Self.now() >= deadline {
                     // Cancelled requests go back to the queue, their attempt refunded.
                     for task in tasks.withLock({ Array($0.values) }) { task.cancel() }
@@ -160,7 +171,10 @@ public final class Worker: Sendable {
             if quiet {
                 let jobs = try store.jobs().filter { configuration.jobs?.contains($0.name) ?? true }
                 idle = jobs.allSatisfy { $0.queued == 0 && $0.running == 0 }
-                if idle && !configuration.follow { break }
+                if idle && !configuration.follow {
+                    if try await endBatchLoop(batches) { continue }
+                    break
+                }
             }
             if Self.now() - lastRenewal > configuration.leaseMilliseconds / 3 {
                 try store.renewLeases(owner: owner, leaseMilliseconds: configuration.leaseMilliseconds)
@@ -176,10 +190,7 @@ public final class Worker: Sendable {
             await wake.wait(milliseconds: idle || quiet ? 250 : inFlight.load(ordering: .relaxed) > 0 ? refill : 20)
         }
         total = Self.add(total, try flush())
-        if let batches {
-            batchStop.store(true, ordering: .releasing)
-            try await batches.value
-        }
+        _ = try await endBatchLoop(batches)
         total = Self.add(total, batchSummary.withLock { $0 })
         try exports.stop()
         try await reporter.tick(total, inFlight: 0, force: true)
@@ -254,6 +265,17 @@ public final class Worker: Sendable {
         if notes.withLock({ $0.insert(text).inserted }) { configuration.onNote?(text) }
     }
 
+    /// Stops the batch loop and waits for it. True if it then left requests to
+    /// finish (sent online), so the caller keeps going until they are done.
+    private func endBatchLoop(_ batches: Task<Void, any Error>?) async throws -> Bool {
+        guard let batches, !batchJoined.load(ordering: .acquiring) else { return false }
+        batchStop.store(true, ordering: .releasing)
+        try await batches.value
+        batchJoined.store(true, ordering: .releasing)
+        return inFlight.load(ordering: .acquiring) > 0 || !pending.withLock { $0.isEmpty }
+    }
+
+    private let batchJoined = Atomic<Bool>(false)
     private let batchStop = Atomic<Bool>(false)
     private let batchLoopEnded = Atomic<Bool>(false)
 
@@ -266,14 +288,18 @@ public final class Worker: Sendable {
         settings.useCache = configuration.useCache
         settings.raw = configuration.raw
         settings.maxRequests = configuration.maxBatchRequests
+        settings.fallbackOnline = configuration.fallbackOnline
+        settings.maxAttempts = runner.configuration.retry.maxAttempts
         return BatchRunner(
             store: store, home: home, runner: runner, prices: prices, apis: apis, owner: owner,
             configuration: settings
-        ) { [self] request in
-            // A provider without a batch API: the request goes online.
-            noteOnce("\(request.model) has no batch API at its provider: job \(request.job) sends it online")
+        ) { [self] request, reason in
+            // A provider without a batch API, or the fallback for an expired batch.
+            noteOnce(reason)
             inFlight.add(1, ordering: .relaxed)
             tasks.withLock { $0[request.id] = Task { await self.process(request) } }
+        } onError: { [self] message in
+            noteOnce(message)
         }
     }
 
@@ -282,9 +308,21 @@ public final class Worker: Sendable {
     func batchLoop(_ runner: BatchRunner) async throws {
         defer { batchLoopEnded.store(true, ordering: .releasing) }
         while !batchStop.load(ordering: .acquiring) && !stopRequested.load(ordering: .acquiring) {
-            let step = try await runner.step()
-            batchSummary.withLock { $0 = Self.add($0, step.summary) }
-            var wait = min(1_000, max(0, (step.nextDue ?? .max) - Self.now()))
+            var wait: Int64
+            do {
+                let step = try await runner.step {
+                    self.batchStop.load(ordering: .acquiring) || self.stopRequested.load(ordering: .acquiring)
+                }
+                batchSummary.withLock { $0 = Self.add($0, step.summary) }
+                wait = min(1_000, max(0, (step.nextDue ?? .max) - Self.now()))
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                // The store or the disk failed under the batch loop: say so, and try
+                // again in a while rather than stop the online work beside it.
+                noteOnce("batch mode: \(error); trying again")
+                wait = 5_000
+            }
             while wait > 0 && !batchStop.load(ordering: .acquiring) && !stopRequested.load(ordering: .acquiring) {
                 try await Task.sleep(for: .milliseconds(min(wait, 100)))
                 wait -= 100

@@ -124,6 +124,15 @@ extension SQLiteQueueStore {
         }
     }
 
+    public func renewBatch(_ id: Int64, owner: String, leaseMilliseconds: Int64) throws -> Bool {
+        try write { db, now in
+            try db.execute(
+                sql: "UPDATE provider_batches SET owner_expires_at = ? WHERE id = ? AND owner = ?",
+                arguments: [now + leaseMilliseconds, id, owner])
+            return db.changesCount > 0
+        }
+    }
+
     public func batchedRequests(batch id: Int64) throws -> [BatchedRequest] {
         try pool.read { db in
             try Row.fetchAll(
@@ -142,28 +151,45 @@ extension SQLiteQueueStore {
         }
     }
 
-    public func collectBatch(_ batch: BatchRecord, owner: String, completions: [Completion]) throws -> Bool {
-        try write { db, now in
+    public func collectBatch(
+        _ batch: BatchRecord, owner: String, completions: [Completion], handOverLeftovers leaseMilliseconds: Int64?
+    ) throws -> [ClaimedRequest]? {
+        try write { db, now -> [ClaimedRequest]? in
             // The stored flag, not the caller's copy: `llmq cancel` may have set it since.
             guard
                 let cancelRequested = try Bool.fetchOne(
                     db, sql: "SELECT cancel_requested FROM provider_batches WHERE id = ? AND owner = ?",
                     arguments: [batch.id, owner])
-            else { return false }
+            else { return nil }
             var deltas = CounterDeltas()
             _ = try finishRows(db, now: now, completions, owner: batch.requestOwner, deltas: &deltas)
-            // Whatever did not run goes back to the queue, or is cancelled if that is
-            // what the user asked for.
+            // With the online fallback, what did not run stays running, leased to
+            // the collecting worker, which sends it online now.
+            var handedOver: [ClaimedRequest] = []
+            if let leaseMilliseconds, !cancelRequested {
+                let names = try jobNames(db)
+                handedOver = try Row.fetchAll(
+                    db,
+                    sql: """
+                        UPDATE requests SET lease_owner = ?, lease_expires_at = ?, updated_at = ?
+                        WHERE state = 'running' AND lease_owner = ?
+                        RETURNING id, job_id, custom_id, provider, model, cache_key, request, attempt, line, priority
+                        """, arguments: [owner, now + leaseMilliseconds, now, batch.requestOwner]
+                ).map { Self.claimedRequest($0, jobNames: names) }
+            }
+            // Whatever did not run goes back to the queue (the attempt counts: a
+            // request that batch after batch leaves unrun must end), or is cancelled
+            // if that is what the user asked for.
             let leftover: RequestState = cancelRequested ? .cancelled : .queued
             let jobIDs = try Int64.fetchAll(
                 db,
                 sql: """
                     UPDATE requests
-                    SET state = ?, attempt = MAX(attempt - 1, 0), lease_owner = NULL, lease_expires_at = NULL,
-                        updated_at = ?
+                    SET state = ?, attempt = CASE WHEN ? THEN MAX(attempt - 1, 0) ELSE attempt END,
+                        lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
                     WHERE state = 'running' AND lease_owner = ?
                     RETURNING job_id
-                    """, arguments: [leftover.rawValue, now, batch.requestOwner])
+                    """, arguments: [leftover.rawValue, cancelRequested, now, batch.requestOwner])
             for jobID in jobIDs { deltas.move(jobID, from: .running, to: leftover) }
             try deltas.apply(db, now: now)
             var collected = batch
@@ -179,7 +205,7 @@ extension SQLiteQueueStore {
                     collected.state.rawValue, now, batch.total, batch.succeeded, batch.failed, batch.remoteStatus,
                     batch.error, batch.endedAt ?? now, now, batch.id,
                 ])
-            return true
+            return handedOver
         }
     }
 

@@ -78,20 +78,25 @@ extension SQLiteQueueStore {
         var claimed: [ClaimedRequest] = []
         claimed.reserveCapacity(rows.count)
         for row in rows {
-            let jobID: Int64 = row["job_id"]
-            deltas.move(jobID, from: .queued, to: .running)
-            let providerName: String = row["provider"]
-            let key: Data = row["cache_key"]
-            let request: Data = row["request"]
-            claimed.append(
-                ClaimedRequest(
-                    id: row["id"], job: names[jobID] ?? "", customID: row["custom_id"],
-                    provider: Provider(rawValue: providerName) ?? .openaiCompatible, model: row["model"],
-                    cacheKey: CacheKey(bytes: key) ?? CacheKey(of: [UInt8](request)), request: [UInt8](request),
-                    attempt: row["attempt"], line: row["line"], priority: row["priority"]))
+            deltas.move(row["job_id"], from: .queued, to: .running)
+            claimed.append(Self.claimedRequest(row, jobNames: names))
         }
         // RETURNING gives no order; hand requests out in the order they were picked.
         return claimed.sorted { ($0.priority, $0.id) < ($1.priority, $1.id) }
+    }
+
+    /// A claimed request from a row (id, job_id, custom_id, provider, model,
+    /// cache_key, request, attempt, line, priority).
+    static func claimedRequest(_ row: Row, jobNames names: [Int64: String]) -> ClaimedRequest {
+        let jobID: Int64 = row["job_id"]
+        let providerName: String = row["provider"]
+        let key: Data = row["cache_key"]
+        let request: Data = row["request"]
+        return ClaimedRequest(
+            id: row["id"], job: names[jobID] ?? "", customID: row["custom_id"],
+            provider: Provider(rawValue: providerName) ?? .openaiCompatible, model: row["model"],
+            cacheKey: CacheKey(bytes: key) ?? CacheKey(of: [UInt8](request)), request: [UInt8](request),
+            attempt: row["attempt"], line: row["line"], priority: row["priority"])
     }
 
     @discardableResult
@@ -248,7 +253,7 @@ extension SQLiteQueueStore {
         }
     }
 
-    private func jobNames(_ db: Database) throws -> [Int64: String] {
+    func jobNames(_ db: Database) throws -> [Int64: String] {
         var names: [Int64: String] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT id, name FROM jobs") { names[row["id"]] = row["name"] }
         return names

@@ -29,6 +29,15 @@ extension LLMQ {
         @Option(help: "Seconds between polls of a provider batch at first (it grows to 5 minutes).")
         var pollInterval = 5.0
 
+        @Option(
+            help: """
+                What an expired batch did not run: batch (into the next batch, the default) or online \
+                (sent online at once, at full price).
+                """)
+        var fallback: Fallback = .batch
+
+        enum Fallback: String, ExpressibleByArgument, CaseIterable { case batch, online }
+
         @Option(help: .hidden)
         var maxBatchRequests: Int?
 
@@ -89,6 +98,7 @@ extension LLMQ {
             configuration.follow = follow
             configuration.pollMilliseconds = Int64(pollInterval * 1000)
             configuration.maxBatchRequests = maxBatchRequests
+            configuration.fallbackOnline = fallback == .online
             configuration.batchAPIs = { provider in
                 let endpoint = try runner.endpoint(for: provider)
                 return endpoint.batchAPI(transport: transport).map { ($0, endpoint.keys) }
