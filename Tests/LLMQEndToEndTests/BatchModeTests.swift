@@ -89,8 +89,7 @@ import Testing
         defer { mock.process.terminate() }
         try llmq.write("p.jsonl", Self.prompts(6))
         #expect(try llmq.run(["submit", "p.jsonl", "--batch"]).status == 0)
-        let work = Process()
-        work.executableURL = LLMQBinary.url
+        let work = ChildProcess(executableURL: LLMQBinary.url)
         work.arguments = ["work", "--poll-interval", "0.2", "--quiet"]
         work.currentDirectoryURL = llmq.directory
         work.environment = ProcessInfo.processInfo.environment.merging(Self.environment(mock.url)) { _, new in new }
@@ -111,6 +110,39 @@ import Testing
         #expect(status["running"] as? Int == 0)
     }
 
+    @Test func expiredBatchesGoIntoTheNextBatchOrOnlineWithTheFallback() async throws {
+        for fallback in ["batch", "online"] {
+            let llmq = try LLMQBinary()
+            defer { llmq.cleanUp() }
+            // Some batches expire with half their requests run (every one, with the
+            // online fallback).
+            let mock = try CallCommandTests.startMock(["--batch-expire", fallback == "online" ? "1" : "0.5"])
+            defer { mock.process.terminate() }
+            try llmq.write("p.jsonl", Self.prompts(8))
+            #expect(try llmq.run(["submit", "p.jsonl", "--batch"]).status == 0)
+            let work = try llmq.run(
+                ["work", "--poll-interval", "0.05", "--fallback", fallback], environment: Self.environment(mock.url))
+            #expect(work.status == 0, "\(work.stderr)")
+            let ledger = try llmq.read("jobs/p/ledger.jsonl").split(separator: "\n").map {
+                try JSONParser.parse(String($0))
+            }
+            #expect(Set(ledger.compactMap { $0["custom_id"]?.stringValue }).count == 8)
+            #expect(ledger.count == 8, "what an expired batch ran is paid once and kept")
+            let online = ledger.filter { $0["mode"] == .string("online") }.count
+            if fallback == "online" {
+                #expect(online > 0)
+                #expect(work.stderr.contains("sent online (--fallback online)"))
+            } else {
+                #expect(online == 0)
+            }
+            // Every batch created is one llmq recorded (an expired one may have
+            // answered nothing, so the ledger need not name it).
+            let recorded = try llmq.statusJSON()["batches"] as? [[String: Any]] ?? []
+            #expect(try await Self.stats(mock.url)["batches_created"]?.intValue == Int64(recorded.count))
+            #expect(Set(recorded.compactMap { $0["id"] as? String }).count == recorded.count)
+        }
+    }
+
     /// Runs `llmq work` until it exits by itself, killing it with SIGKILL: at a
     /// random moment `randomKills` times, and at each named point (`LLMQ_CRASH_AT`)
     /// in turn. Returns the kills and the last exit status.
@@ -122,14 +154,13 @@ import Testing
         var planned = points.map { Kill.at($0) } + Array(repeating: Kill.random, count: randomKills)
         while true {
             let next = planned.isEmpty ? Kill.none : planned.removeFirst()
-            let work = Process()
-            work.executableURL = LLMQBinary.url
+            let work = ChildProcess(executableURL: LLMQBinary.url)
             work.arguments = ["work", "--poll-interval", "0.05", "--max-batch-requests", "3", "--quiet"]
             work.currentDirectoryURL = directory
             var variables = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
             if case .at(let name) = next { variables["LLMQ_CRASH_AT"] = name }
             work.environment = variables
-            work.standardError = FileHandle.nullDevice
+            work.standardError = .nullDevice
             do { try work.run() } catch { return (kills, -1) }
             if case .random = next {
                 Thread.sleep(forTimeInterval: Double.random(in: 0.02...0.4))

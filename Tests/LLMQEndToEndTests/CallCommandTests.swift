@@ -6,13 +6,12 @@ import Testing
 /// `llmq call` through the built binary against `llmq mock`, also started as a binary.
 @Suite(.serialized) struct CallCommandTests {
     /// Starts `llmq mock --port 0` and returns it with its address.
-    static func startMock(_ flags: [String] = []) throws -> (process: Process, url: String) {
-        let process = Process()
-        process.executableURL = LLMQBinary.url
+    static func startMock(_ flags: [String] = []) throws -> (process: ChildProcess, url: String) {
+        let process = ChildProcess(executableURL: LLMQBinary.url)
         process.arguments = ["mock", "--port", "0"] + flags
         let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardOutput = .pipe(output)
+        process.standardError = .nullDevice
         try process.run()
         var line = Data()
         while !line.contains(0x0A) {

@@ -67,12 +67,11 @@ import Testing
     {
         var kills = 0
         while true {
-            let work = Process()
-            work.executableURL = LLMQBinary.url
+            let work = ChildProcess(executableURL: LLMQBinary.url)
             work.arguments = ["work", "--concurrency", "\(concurrency)", "--quiet"]
             work.currentDirectoryURL = directory
             work.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-            work.standardError = FileHandle.nullDevice
+            work.standardError = .nullDevice
             do { try work.run() } catch { return (kills, -1) }
             if kills < times {
                 Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.4))

@@ -54,8 +54,7 @@ struct LLMQBinary {
 
     /// Runs `llmq ARGS` in the working folder, with `LLMQ_HOME` unset.
     func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> Output {
-        let process = Process()
-        process.executableURL = Self.url
+        let process = ChildProcess(executableURL: Self.url)
         process.arguments = arguments
         process.currentDirectoryURL = directory
         var env = ProcessInfo.processInfo.environment
@@ -66,9 +65,9 @@ struct LLMQBinary {
         let out = Pipe()
         let err = Pipe()
         let input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
+        process.standardOutput = .pipe(out)
+        process.standardError = .pipe(err)
+        process.standardInput = .pipe(input)
         try process.run()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()

@@ -70,12 +70,11 @@ import Testing
         try llmq.write("ten.jsonl", lines.joined(separator: "\n") + "\n")
         #expect(try llmq.run(["submit", "ten.jsonl"]).status == 0)
 
-        let work = Process()
-        work.executableURL = LLMQBinary.url
+        let work = ChildProcess(executableURL: LLMQBinary.url)
         work.arguments = ["work", "--concurrency", "4"]
         work.currentDirectoryURL = llmq.directory
         work.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        work.standardError = FileHandle.nullDevice
+        work.standardError = .nullDevice
         try work.run()
         // Signal once the first requests are in flight (the fake answers after 1 s).
         Thread.sleep(forTimeInterval: 0.4)
@@ -151,14 +150,13 @@ import Testing
         try llmq.write("a.jsonl", #"{"custom_id":"a1","model":"gpt-4o-mini","prompt":"hi"}"# + "\n")
         #expect(try llmq.run(["submit", "a.jsonl"]).status == 0)
 
-        let work = Process()
-        work.executableURL = LLMQBinary.url
+        let work = ChildProcess(executableURL: LLMQBinary.url)
         work.arguments = ["work", "--follow", "--quiet"]
         work.currentDirectoryURL = llmq.directory
         work.environment = ProcessInfo.processInfo.environment.merging([
             "OPENAI_BASE_URL": mock.url + "/v1", "OPENAI_API_KEY": "k",
         ]) { _, new in new }
-        work.standardError = FileHandle.nullDevice
+        work.standardError = .nullDevice
         try work.run()
         defer { if work.isRunning { work.terminate() } }
 
@@ -216,20 +214,19 @@ import Testing
         #expect(try llmq.run(["submit", "shared.jsonl"]).status == 0)
 
         let workers = (0..<2).map { _ in
-            let work = Process()
-            work.executableURL = LLMQBinary.url
+            let work = ChildProcess(executableURL: LLMQBinary.url)
             work.arguments = ["work", "--concurrency", "16", "--no-cache", "--progress-interval", "0.2"]
             work.currentDirectoryURL = llmq.directory
             work.environment = ProcessInfo.processInfo.environment.merging([
                 "OPENAI_BASE_URL": mock.url + "/v1", "OPENAI_API_KEY": "k",
             ]) { _, new in new }
-            work.standardError = Pipe()
+            work.standardError = .pipe(Pipe())
             return work
         }
         for work in workers { try work.run() }
         var reports: [String] = []
         for work in workers {
-            let stderr = (work.standardError as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
+            let stderr = work.standardError.pipe?.fileHandleForReading.readDataToEndOfFile() ?? Data()
             work.waitUntilExit()
             reports.append(String(decoding: stderr, as: UTF8.self))
             #expect(work.terminationStatus == 0, "\(reports.last ?? "")")

@@ -13,13 +13,12 @@ import Testing
 
     @Test(arguments: [SIGTERM, SIGINT])
     func llmqMockPrintsItsAddressFirstAndServesUntilStopped(by stopSignal: Int32) async throws {
-        let process = Process()
-        process.executableURL = Self.binary
+        let process = ChildProcess(executableURL: Self.binary)
         process.arguments = ["mock", "--port", "0", "--threads", "1", "--reply-tokens", "4", "--api-key", "sk-e2e"]
         let output = Pipe()
         let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
+        process.standardOutput = .pipe(output)
+        process.standardError = .pipe(errors)
         try process.run()
         defer { if process.isRunning { process.terminate() } }
 
@@ -52,12 +51,11 @@ import Testing
     }
 
     @Test func badKnobsAreRefusedBeforeListening() throws {
-        let process = Process()
-        process.executableURL = Self.binary
+        let process = ChildProcess(executableURL: Self.binary)
         process.arguments = ["mock", "--fault-500", "1.5"]
         let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = Pipe()
+        process.standardError = .pipe(errors)
+        process.standardOutput = .pipe(Pipe())
         try process.run()
         process.waitUntilExit()
         #expect(process.terminationStatus == 64)

@@ -24,7 +24,7 @@ final class Nginx: @unchecked Sendable {
     let directory: URL
     /// The self-signed certificate, to pass as `HTTPRequestOptions.caFile`.
     let caFile: String
-    private let process: Process
+    private let process: ChildProcess
 
     var baseURL: String { "https://localhost:\(port)" }
 
@@ -51,14 +51,13 @@ final class Nginx: @unchecked Sendable {
         for _ in 0..<5 {
             let (socket, port) = try ScriptedServer.listen(backlog: 1)
             close(socket)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: nginx)
+            let process = ChildProcess(executableURL: URL(fileURLWithPath: nginx))
             let dir = directory.path
             try Self.config(directory: dir, port: port, upstream: upstream).write(
                 toFile: "\(dir)/nginx.conf", atomically: true, encoding: .utf8)
             process.arguments = ["-p", dir, "-c", "\(dir)/nginx.conf", "-e", "\(dir)/error.log"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
+            process.standardOutput = .nullDevice
+            process.standardError = .nullDevice
             try process.run()
             if Self.waitUntilListening(port: port, process: process) {
                 self.port = port
@@ -118,14 +117,13 @@ final class Nginx: @unchecked Sendable {
             """
     }
 
-    /// SIGKILL, because nginx inherits the signal mask of the thread that spawned it
-    /// and Swift's pool threads block SIGTERM.
-    private static func kill(_ process: Process) {
+    /// SIGKILL: nothing to shut down gracefully.
+    private static func kill(_ process: ChildProcess) {
         if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
-    private static func waitUntilListening(port: Int, process: Process) -> Bool {
+    private static func waitUntilListening(port: Int, process: ChildProcess) -> Bool {
         for _ in 0..<200 {
             guard process.isRunning else { return false }
             let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -152,11 +150,10 @@ final class Nginx: @unchecked Sendable {
     }
 
     private static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
+        let process = ChildProcess(executableURL: URL(fileURLWithPath: executable))
         process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardOutput = .nullDevice
+        process.standardError = .nullDevice
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {

@@ -1,0 +1,1 @@
+../../LLMQEndToEndTests/ChildProcess.swift
