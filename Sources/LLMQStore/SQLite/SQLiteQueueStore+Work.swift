@@ -60,6 +60,8 @@ extension SQLiteQueueStore {
         arguments.append(limit)
         // The claim index is (priority, not_before, id) over queued rows: fresh
         // requests (not_before 0) go out in input order, retries when they are due.
+        // The unary + keeps SQLite from walking the job's rows by (job_id, custom_id)
+        // for the mode filter instead, which made each claim scan the whole job.
         let rows = try Row.fetchAll(
             db,
             sql: """
@@ -69,7 +71,7 @@ extension SQLiteQueueStore {
                 WHERE id IN (
                     SELECT id FROM requests
                     WHERE state = 'queued' AND not_before <= ?
-                        AND job_id IN (SELECT id FROM jobs WHERE mode = ?)\(jobFilter)
+                        AND +job_id IN (SELECT id FROM jobs WHERE mode = ?)\(jobFilter)
                     ORDER BY priority, not_before, id LIMIT ?)
                 RETURNING id, job_id, custom_id, provider, model, cache_key, request, attempt, line, priority
                 """, arguments: StatementArguments(arguments))
