@@ -150,6 +150,13 @@ final class ShutdownSignals: @unchecked Sendable {
 
     init(first: @escaping @Sendable () -> Void, second: @escaping @Sendable () -> Void) {
         let queue = DispatchQueue(label: "llmq.signals")
+        // A parent may have started us with these signals blocked (a Swift program
+        // spawning from its thread pool does): Ctrl-C would then never arrive.
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        sigaddset(&unblocked, SIGINT)
+        sigaddset(&unblocked, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
         for number in [SIGINT, SIGTERM] {
             // The default action would kill the process before the source sees it.
             signal(number, SIG_IGN)
