@@ -611,6 +611,41 @@ let batchCanonical = #"{"messages":[{"content":"2+2?","role":"user"}],"max_token
         #expect(failure.message == "Request contains an invalid argument.")
     }
 
+    @Test func inlineResponsesWithoutTheirMetadataAreKeyedByPosition() async throws {
+        let scratch = try BatchScratch()
+        let transport = BatchScriptTransport { _ in
+            BatchScriptTransport.json(
+                #"""
+                {"name":"batches/b9","metadata":{"displayName":"job1","state":"BATCH_STATE_SUCCEEDED",
+                 "output":{"inlinedResponses":{"inlinedResponses":[
+                  {"response":{"candidates":[{"content":{"role":"model","parts":[{"text":"4"}]},"finishReason":"STOP","index":0}]}},
+                  {"error":{"code":3,"message":"bad"}}]}}}}
+                """#)
+        }
+        let api = api(transport)
+        let batch = try await api.get(RemoteBatch(id: "batches/b9", status: "", phase: .running), key: "g")
+        let file = scratch.directory.appendingPathComponent("results.jsonl")
+        try await api.download(batch, key: "g", to: file)
+        let outcomes = try batchResults(api, file)
+        #expect(try #require(batchAnswer(outcomes["#0"])).text == "4")
+        #expect(try #require(batchFailure(outcomes["#1"])).message == "bad")
+    }
+
+    @Test func resultLinesWithoutAnIdAreSkippedNotFatal() throws {
+        let scratch = try BatchScratch()
+        let file = scratch.directory.appendingPathComponent("results.jsonl")
+        try Data(
+            (#"{"result":{"type":"expired"}}"# + "\n"
+                + #"{"custom_id":"r1","result":{"type":"expired"}}"# + "\n").utf8
+        ).write(to: file)
+        var seen: [String] = []
+        try AnthropicBatchAPI(
+            adapter: AnthropicAdapter(baseURL: "http://anthropic.test"),
+            transport: BatchScriptTransport { _ in HTTPResponse(status: 500) }
+        ).results(in: file) { seen.append($0.customID) }
+        #expect(seen == ["r1"])
+    }
+
     @Test func responsesFileLinesFromProvidersMDAreRead() throws {
         let scratch = try BatchScratch()
         let file = try scratch.file(

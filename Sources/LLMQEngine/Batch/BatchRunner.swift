@@ -456,8 +456,17 @@ final class BatchRunner: Sendable {
         var summary = Worker.Summary()
         let remoteID = batch.remoteID ?? batch.llmqID
         let llmqID = batch.llmqID
+        // Results keyed by position (`#<index>`) name the input file's lines.
+        var positional: [String]?
+        let inputFile = batch.localFile
         try results?.api.results(in: results!.file) { result in
-            guard let id = Self.requestID(batchCustomID: result.customID, llmqID: llmqID),
+            var customID = result.customID
+            if customID.hasPrefix("#"), let index = Int(customID.dropFirst()) {
+                if positional == nil { positional = Self.inputIDs(inputFile) }
+                guard let ids = positional, ids.indices.contains(index) else { return }
+                customID = ids[index]
+            }
+            guard let id = Self.requestID(batchCustomID: customID, llmqID: llmqID),
                 let request = requests.removeValue(forKey: id)
             else { return }
             switch result.outcome {
@@ -506,6 +515,15 @@ final class BatchRunner: Sendable {
         }
         batch = collected
         return summary
+    }
+
+    /// The ids of a batch input file's lines, in order (`custom_id`, or Gemini's `key`).
+    static func inputIDs(_ path: String) -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").map { line in
+            let json = try? JSONParser.parse(String(line))
+            return json?["custom_id"]?.stringValue ?? json?["key"]?.stringValue ?? ""
+        }
     }
 
     /// Keeps this worker's hold on the batch; throws `BatchLost` if another took it.

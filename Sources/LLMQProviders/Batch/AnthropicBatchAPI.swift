@@ -151,9 +151,8 @@ public struct AnthropicBatchAPI: ProviderBatchAPI {
     public func results(in file: URL, _ each: (BatchResult) throws -> Void) throws {
         try JSONLines.forEach(in: file) { number, line in
             let json = try JSONLines.object(line, number: number, in: file)
-            guard let customID = json["custom_id"]?.stringValue else {
-                throw BatchFileError(path: file.path, reason: "line \(number) has no custom_id")
-            }
+            // A line without an id cannot be matched: its request counts as not run.
+            guard let customID = json["custom_id"]?.stringValue else { return }
             try each(BatchResult(customID: customID, outcome: outcome(json["result"] ?? .null)))
         }
     }

@@ -172,8 +172,10 @@ public struct GeminiBatchAPI: ProviderBatchAPI {
         }
         let inlined = output?["inlinedResponses"]
         let responses = inlined?["inlinedResponses"]?.arrayValue ?? inlined?.arrayValue ?? []
-        let lines = responses.map { item -> [UInt8] in
-            var members: [(String, JSONValue)] = [("key", item["metadata"]?["key"] ?? .null)]
+        // Inline responses come back in request order; one without its metadata
+        // (PROVIDERS.md: `{"error":…}` alone) is keyed by position, `#<index>`.
+        let lines = responses.enumerated().map { index, item -> [UInt8] in
+            var members: [(String, JSONValue)] = [("key", item["metadata"]?["key"] ?? .string("#\(index)"))]
             if let error = item["error"] {
                 members.append(("error", error))
             } else {
@@ -190,9 +192,8 @@ public struct GeminiBatchAPI: ProviderBatchAPI {
     public func results(in file: URL, _ each: (BatchResult) throws -> Void) throws {
         try JSONLines.forEach(in: file) { number, line in
             let json = try JSONLines.object(line, number: number, in: file)
-            guard let key = json["key"]?.stringValue else {
-                throw BatchFileError(path: file.path, reason: "line \(number) has no key")
-            }
+            // A line without a key cannot be matched: its request counts as not run.
+            guard let key = json["key"]?.stringValue else { return }
             try each(BatchResult(customID: key, outcome: outcome(json)))
         }
     }
