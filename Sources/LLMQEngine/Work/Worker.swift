@@ -129,23 +129,54 @@ public final class Worker: Sendable {
         defer { exports.halt() }
         let batches = batchRunner().map { runner in Task { try await batchLoop(runner) } }
         defer { batches?.cancel() }
+        // Claimed ahead of the free slots (a quarter of them), so a slot that frees
+        // up is refilled at once, not after the next transaction: at 1,024 slots the
+        // first wave of answers otherwise took ~0.4 s to refill.
+        var ready: [ClaimedRequest] = []
+        let readyTarget = configuration.concurrency / 4
+        func start(_ request: ClaimedRequest) {
+            inFlight.add(1, ordering: .relaxed)
+            tasks.withLock { $0[request.id] = Task { await self.process(request) } }
+        }
         while true {
             if let error = exports.error { throw error }
             let stopping = stopRequested.load(ordering: .acquiring)
-            let running = inFlight.load(ordering: .acquiring)
+            if stopping && !ready.isEmpty {
+                // Never sent: back to the queue with the next commit, attempt refunded.
+                pending.withLock {
+                    for request in ready {
+                        $0.append(
+                            (
+                                Completion(
+                                    id: request.id, outcome: .retry(notBefore: 0, refundAttempt: true, error: nil)),
+                                Summary()
+                            ))
+                    }
+                }
+                ready.removeAll()
+            }
+            var running = inFlight.load(ordering: .acquiring)
+            while running < configuration.concurrency, !ready.isEmpty {
+                start(ready.removeFirst())
+                running += 1
+            }
             // One transaction a turn: the outcomes gathered so far (a group commit)
-            // and a claim for the free slots.
+            // and a claim for the free slots and the ready list.
             let batch = pending.withLock { pending in
                 defer { pending.removeAll(keepingCapacity: true) }
                 return pending
             }
+            let wanted = configuration.concurrency - running + readyTarget - ready.count
             let (applied, claimed) = try store.finishAndClaim(
-                batch.map(\.0), owner: owner, limit: stopping ? 0 : configuration.concurrency - running,
+                batch.map(\.0), owner: owner, limit: stopping || wanted < max(1, readyTarget / 2) ? 0 : wanted,
                 leaseMilliseconds: configuration.leaseMilliseconds, jobs: configuration.jobs)
             for (index, item) in batch.enumerated() where applied[index] { total = Self.add(total, item.1) }
             for request in claimed {
-                inFlight.add(1, ordering: .relaxed)
-                tasks.withLock { $0[request.id] = Task { await self.process(request) } }
+                if inFlight.load(ordering: .relaxed) < configuration.concurrency {
+                    start(request)
+                } else {
+                    ready.append(request)
+                }
             }
             // A batch loop that ended by itself failed: its error ends the run.
             if let batches, batchLoopEnded.load(ordering: .acquiring) { try await batches.value }
@@ -167,7 +198,7 @@ public final class Worker: Sendable {
                 continue
             }
             var idle = false
-            let quiet = claimed.isEmpty && running == 0 && pending.withLock({ $0.isEmpty })
+            let quiet = claimed.isEmpty && ready.isEmpty && running == 0 && pending.withLock({ $0.isEmpty })
             if quiet {
                 let jobs = try store.jobs().filter { configuration.jobs?.contains($0.name) ?? true }
                 idle = jobs.allSatisfy { $0.queued == 0 && $0.running == 0 }

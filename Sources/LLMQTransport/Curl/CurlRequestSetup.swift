@@ -51,8 +51,12 @@ enum CurlRequestSetup {
         case .http2:
             llmq_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS)
             // Wait for the connection being set up and multiplex on it rather than
-            // opening one connection per request.
-            llmq_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1)
+            // opening one connection per request. Only over TLS: without it HTTP/2
+            // is never negotiated, and the wait only holds every request back until
+            // the first answer (a whole round trip at start, measured at 1,024 slots).
+            if request.url.lowercased().hasPrefix("https:") {
+                llmq_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1)
+            }
         case .http1_1, .other:
             llmq_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1)
         }
