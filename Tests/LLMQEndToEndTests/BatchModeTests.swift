@@ -143,6 +143,36 @@ import Testing
         }
     }
 
+    @Test func twoWorkersShareABatchJobWithoutCreatingAnyBatchTwice() async throws {
+        let llmq = try LLMQBinary()
+        defer { llmq.cleanUp() }
+        let mock = try CallCommandTests.startMock(["--batch-seconds", "0.5"])
+        defer { mock.process.terminate() }
+        let count = 60
+        try llmq.write("p.jsonl", Self.prompts(count))
+        #expect(try llmq.run(["submit", "p.jsonl", "--batch"]).status == 0)
+        let workers = (0..<2).map { _ in
+            let work = ChildProcess(executableURL: LLMQBinary.url)
+            work.arguments = ["work", "--poll-interval", "0.05", "--max-batch-requests", "4", "--quiet"]
+            work.currentDirectoryURL = llmq.directory
+            work.environment = ProcessInfo.processInfo.environment.merging(Self.environment(mock.url)) { _, new in
+                new
+            }
+            work.standardError = .pipe(Pipe())
+            return work
+        }
+        for work in workers { try work.run() }
+        for work in workers {
+            let stderr = work.standardError.pipe?.fileHandleForReading.readDataToEndOfFile() ?? Data()
+            work.waitUntilExit()
+            #expect(work.terminationStatus == 0, "\(String(decoding: stderr, as: UTF8.self))")
+        }
+        try await Self.checkExactlyOnce(llmq, count: count, mockURL: mock.url)
+        let recorded = try llmq.statusJSON()["batches"] as? [[String: Any]] ?? []
+        #expect(Set(recorded.compactMap { $0["id"] as? String }).count == recorded.count)
+        #expect(try await Self.stats(mock.url)["batches_created"]?.intValue == Int64(recorded.count))
+    }
+
     /// Runs `llmq work` until it exits by itself, killing it with SIGKILL: at a
     /// random moment `randomKills` times, and at each named point (`LLMQ_CRASH_AT`)
     /// in turn. Returns the kills and the last exit status.

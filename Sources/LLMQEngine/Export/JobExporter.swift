@@ -101,14 +101,7 @@ public final class JobExporter {
     /// the kernel if the process dies).
     func withLock<T>(_ body: () throws -> T) throws -> T {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let path = url(".export.lock").path
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
-        defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw CocoaError(.fileLocking, userInfo: [NSFilePathErrorKey: path]) }
-        }
-        return try body()
+        return try FileLock.withLock(url(".export.lock").path, body)
     }
 
     /// A file of the job opened for writing, created if missing.

@@ -90,7 +90,8 @@ public final class SQLiteResponseCache: ResponseCache, Sendable {
                     ) WITHOUT ROWID;
                     """)
         }
-        try migrator.migrate(pool)
+        // Two `llmq work` processes starting on a new cache both created the table.
+        try FileLock.withLock(url.path + ".migrate-lock") { try migrator.migrate(pool) }
     }
 
     /// The cache a command should use: `--cache PATH`, else `LLMQ_CACHE`, else

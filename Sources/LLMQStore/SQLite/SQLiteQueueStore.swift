@@ -41,7 +41,9 @@ public final class SQLiteQueueStore: QueueStore, Sendable {
             try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
         }
         pool = try DatabasePool(path: url.path, configuration: config)
-        try SQLiteSchema.migrator.migrate(pool)
+        // Two processes opening a new queue at once would both run the migrations
+        // (GRDB reads what is applied before it writes): one at a time.
+        try FileLock.withLock(url.path + ".migrate-lock") { try SQLiteSchema.migrator.migrate(pool) }
     }
 
     /// Opens the queue of a home, creating the home if needed.
