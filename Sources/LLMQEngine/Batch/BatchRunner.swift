@@ -76,8 +76,6 @@ final class BatchRunner: Sendable {
     struct Step: Sendable {
         /// Outcomes written (cache hits, collected results), for the run's summary.
         var summary = Worker.Summary()
-        /// Batches not collected yet (any worker's) in the jobs worked on.
-        var unfinished = 0
         /// When this worker has something to do next (unix ms), if anything.
         var nextDue: Int64?
     }
@@ -124,9 +122,6 @@ final class BatchRunner: Sendable {
                 onError("\(batch.provider.rawValue) batch \(batch.remoteID ?? batch.llmqID): \(error); trying again")
             }
         }
-        step.unfinished = try store.batches(job: nil, unfinished: true).filter {
-            configuration.jobs?.contains($0.job) ?? true
-        }.count
         return step
     }
 

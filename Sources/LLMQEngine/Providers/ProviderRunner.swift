@@ -108,15 +108,9 @@ public final class ProviderRunner: Sendable {
         _ request: SubmittedRequest, useCache: Bool = true, onText: (@Sendable (String) -> Void)? = nil
     ) async throws -> RunResult {
         let started = Self.milliseconds()
-        if useCache, let cache, let hit = try cache.lookup(request.cacheKey),
-            let answer = try Self.answer(fromCached: hit)
-        {
-            try cache.recordHits([(request.cacheKey, hit.costUSD)])
-            onText?(answer.text)
-            return RunResult(
-                answer: answer, provider: hit.provider, model: hit.model, costUSD: 0, cached: true,
-                savedUSD: hit.costUSD, attempts: 0, latencyMilliseconds: Self.milliseconds() - started,
-                firstTokenMilliseconds: nil)
+        if useCache, let hit = try cachedResult(request, started: started) {
+            onText?(hit.answer.text)
+            return hit
         }
         let endpoint = try endpoint(for: request.route.provider)
         let adapter = endpoint.adapter
@@ -174,15 +168,7 @@ public final class ProviderRunner: Sendable {
                 let latency = Self.milliseconds() - sent
                 await lane.release(.success(latencyMilliseconds: latency))
                 let cost = prices?.cost(of: answer.usage, model: request.route.model)
-                if let cache {
-                    try cache.store(
-                        request.cacheKey,
-                        CachedResponse(
-                            provider: request.route.provider, model: request.route.model,
-                            response: CanonicalJSON.string(Self.cachedAnswer(answer)),
-                            usage: CanonicalJSON.string(answer.usage.json), costUSD: cost,
-                            createdAt: Int64(Date().timeIntervalSince1970 * 1000)))
-                }
+                try storeInCache(request, answer: answer, costUSD: cost)
                 return RunResult(
                     answer: answer, provider: request.route.provider, model: request.route.model, costUSD: cost,
                     cached: false, savedUSD: nil, attempts: attempt,

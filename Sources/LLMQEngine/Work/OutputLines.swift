@@ -31,7 +31,8 @@ public enum OutputLines {
         if usage.cacheWriteOneHourTokens > 0 {
             entry["cache_write_1h_tokens"] = .int(Int64(usage.cacheWriteOneHourTokens))
         }
-        if let price = prices?.price(for: request.model) {
+        let price = prices?.price(for: request.model)
+        if let price {
             entry["price_input"] = .number(price.input)
             entry["price_cached_input"] = .number(price.cachedInput)
             entry["price_cache_write"] = .number(price.cacheWrite)
@@ -39,7 +40,7 @@ public enum OutputLines {
         }
         if let batchID = result["batch_id"] {
             entry["batch_id"] = batchID
-            entry["batch_discount"] = prices?.price(for: request.model).map { .number($0.batchDiscount) } ?? .null
+            entry["batch_discount"] = price.map { .number($0.batchDiscount) } ?? .null
         }
         if cached { entry["saved_usd"] = result["saved_usd"]?.doubleValue.map { .number(usd($0)) } ?? .null }
         return [results: [line], ledger: [.object(entry)]]

@@ -19,16 +19,7 @@ extension SQLiteQueueStore {
     public func claimForBatch(limit: Int, owner: String, leaseMilliseconds: Int64, jobs: [String]?) throws
         -> [ClaimedRequest]
     {
-        guard limit > 0 else { return [] }
-        if let jobs, jobs.isEmpty { return [] }
-        return try write { db, now in
-            var deltas = CounterDeltas()
-            let claimed = try claimRows(
-                db, now: now, limit: limit, owner: owner, leaseMilliseconds: leaseMilliseconds, jobs: jobs,
-                mode: .batch, deltas: &deltas)
-            try deltas.apply(db, now: now)
-            return claimed
-        }
+        try claim(limit: limit, owner: owner, leaseMilliseconds: leaseMilliseconds, jobs: jobs, mode: .batch)
     }
 
     public func recordBatch(_ batch: NewBatch, owner: String) throws -> BatchRecord {

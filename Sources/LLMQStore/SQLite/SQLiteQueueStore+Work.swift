@@ -11,13 +11,20 @@ extension SQLiteQueueStore {
     public func claim(limit: Int, owner: String, leaseMilliseconds: Int64, jobs: [String]?) throws
         -> [ClaimedRequest]
     {
+        try claim(limit: limit, owner: owner, leaseMilliseconds: leaseMilliseconds, jobs: jobs, mode: .online)
+    }
+
+    /// One claim transaction for the queued requests of jobs in `mode`.
+    func claim(limit: Int, owner: String, leaseMilliseconds: Int64, jobs: [String]?, mode: JobMode) throws
+        -> [ClaimedRequest]
+    {
         guard limit > 0 else { return [] }
         if let jobs, jobs.isEmpty { return [] }
         return try write { db, now in
             var deltas = CounterDeltas()
             let claimed = try claimRows(
                 db, now: now, limit: limit, owner: owner, leaseMilliseconds: leaseMilliseconds, jobs: jobs,
-                mode: .online, deltas: &deltas)
+                mode: mode, deltas: &deltas)
             try deltas.apply(db, now: now)
             return claimed
         }
