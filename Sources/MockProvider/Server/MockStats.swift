@@ -60,16 +60,10 @@ public struct MockStats: Sendable, Equatable {
         for (position, endpoint) in requests.keys.sorted().enumerated() {
             if position > 0 { buffer.writeStaticString(",") }
             buffer.writeJSONString(endpoint)
-            buffer.writeStaticString(":{")
-            for (index, (status, count)) in requests[endpoint, default: [:]].sorted(by: { $0.key < $1.key })
-                .enumerated()
-            {
-                if index > 0 { buffer.writeStaticString(",") }
-                buffer.writeJSONString(String(status))
-                buffer.writeStaticString(":")
-                buffer.writeDecimal(count)
-            }
-            buffer.writeStaticString("}")
+            buffer.writeStaticString(":")
+            Self.writeCounts(
+                requests[endpoint, default: [:]].sorted(by: { $0.key < $1.key }).map { (String($0.key), $0.value) },
+                to: &buffer)
         }
         buffer.writeStaticString("},\"rate_limited\":")
         buffer.writeDecimal(rateLimited)
@@ -79,34 +73,31 @@ public struct MockStats: Sendable, Equatable {
         buffer.writeDecimal(peakInFlight)
         buffer.writeStaticString(",\"connections_accepted\":")
         buffer.writeDecimal(connectionsAccepted)
-        buffer.writeStaticString(",\"faults\":{")
-        for (position, fault) in MockFault.allCases.enumerated() {
-            if position > 0 { buffer.writeStaticString(",") }
-            buffer.writeJSONString(fault.rawValue)
-            buffer.writeStaticString(":")
-            buffer.writeDecimal(faults[fault] ?? 0)
-        }
-        buffer.writeStaticString("},\"total_requests\":")
+        buffer.writeStaticString(",\"faults\":")
+        Self.writeCounts(MockFault.allCases.map { ($0.rawValue, faults[$0] ?? 0) }, to: &buffer)
+        buffer.writeStaticString(",\"total_requests\":")
         buffer.writeDecimal(totalRequests)
         buffer.writeStaticString(",\"batches_created\":")
         buffer.writeDecimal(totalBatchesCreated)
-        buffer.writeStaticString(",\"batches_created_by_provider\":{")
-        for (position, provider) in BatchProvider.allCases.enumerated() {
-            if position > 0 { buffer.writeStaticString(",") }
-            buffer.writeJSONString(provider.rawValue)
-            buffer.writeStaticString(":")
-            buffer.writeDecimal(batchesCreated[provider] ?? 0)
-        }
-        buffer.writeStaticString("},\"files_uploaded\":")
+        buffer.writeStaticString(",\"batches_created_by_provider\":")
+        Self.writeCounts(BatchProvider.allCases.map { ($0.rawValue, batchesCreated[$0] ?? 0) }, to: &buffer)
+        buffer.writeStaticString(",\"files_uploaded\":")
         buffer.writeDecimal(filesUploaded)
-        buffer.writeStaticString(",\"batch_requests\":{")
-        for (position, id) in batchRequests.keys.sorted().enumerated() {
+        buffer.writeStaticString(",\"batch_requests\":")
+        Self.writeCounts(batchRequests.keys.sorted().map { ($0, batchRequests[$0] ?? 0) }, to: &buffer)
+        buffer.writeStaticString("}")
+    }
+
+    /// `{"name":count,…}` in the given order.
+    static func writeCounts(_ counts: [(String, Int)], to buffer: inout ByteWriter) {
+        buffer.writeStaticString("{")
+        for (position, (name, count)) in counts.enumerated() {
             if position > 0 { buffer.writeStaticString(",") }
-            buffer.writeJSONString(id)
+            buffer.writeJSONString(name)
             buffer.writeStaticString(":")
-            buffer.writeDecimal(batchRequests[id] ?? 0)
+            buffer.writeDecimal(count)
         }
-        buffer.writeStaticString("}}")
+        buffer.writeStaticString("}")
     }
 }
 
