@@ -45,17 +45,28 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
     public var url: String
     public var headers: HTTPHeaders
     public var body: [UInt8]
+    /// A body streamed from its parts (files read as they are sent) instead of
+    /// `body`, which must then be empty.
+    public var upload: HTTPUpload?
 
-    public init(method: HTTPMethod = .get, url: String, headers: HTTPHeaders = [:], body: [UInt8] = []) {
+    public init(
+        method: HTTPMethod = .get, url: String, headers: HTTPHeaders = [:], body: [UInt8] = [],
+        upload: HTTPUpload? = nil
+    ) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.upload = upload
     }
+
+    /// Whether the request carries a body (bytes or an upload).
+    public var hasBody: Bool { !body.isEmpty || upload != nil }
 
     public var description: String {
         let shownURL = url.split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
-        return "\(method) \(shownURL) (\(headers.count) headers, \(body.count)-byte body)"
+        let shownBody = upload.map { "a \($0.parts.count)-part upload" } ?? "\(body.count)-byte body"
+        return "\(method) \(shownURL) (\(headers.count) headers, \(shownBody))"
     }
 }
 

@@ -184,6 +184,21 @@ import Testing
         #expect(SHA256.hex(SHA256.hash(bytes)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
+    @Test func sha256InPiecesMatchesOneShotAndStartsOver() {
+        let hasher = SHA256.Hasher()
+        // A million a's, fed in uneven pieces.
+        var fed = 0
+        for size in [1, 63, 64, 65, 1_000, 4_096] + Array(repeating: 99_000, count: 10) where fed < 1_000_000 {
+            let piece = min(size, 1_000_000 - fed)
+            hasher.update([UInt8](repeating: UInt8(ascii: "a"), count: piece))
+            fed += piece
+        }
+        hasher.update([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000 - fed))
+        #expect(SHA256.hex(hasher.finish()) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        hasher.update(Array("abc".utf8))
+        #expect(SHA256.hex(hasher.finish()) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
     @Test func hexIsLowercaseAndZeroPadded() {
         #expect(SHA256.hex([]) == "")
         #expect(SHA256.hex([0x00, 0x0F, 0xA0, 0xFF]) == "000fa0ff")

@@ -31,6 +31,10 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
     /// The next create succeeds at the provider but its answer is lost (a crash
     /// between create and record).
     var loseNextCreate = false
+    /// Every create is refused with this failure (nothing is created).
+    var refuseCreate: ProviderFailure?
+    /// Reading results fails once after this many lines (a crash while collecting).
+    var failResultsAfter: Int?
     private let lock = NSLock()
     private(set) var batches: [String: Batch] = [:]
     private(set) var created = 0
@@ -51,6 +55,7 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
     func create(file: URL, inputFileID: String?, llmqID: String, route: Route, key: String) async throws
         -> RemoteBatch
     {
+        if let refuseCreate { throw refuseCreate }
         let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map {
             let object = try JSONParser.parse(String($0))
             return (object["custom_id"]!.stringValue!, object["prompt"]!.stringValue!)
@@ -120,7 +125,12 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
     }
 
     func results(in file: URL, _ each: (BatchResult) throws -> Void) throws {
-        for line in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") {
+        let failAfter: Int? = lock.withLock {
+            defer { failResultsAfter = nil }
+            return failResultsAfter
+        }
+        for (index, line) in try String(contentsOf: file, encoding: .utf8).split(separator: "\n").enumerated() {
+            if index == failAfter { throw BatchFileError(path: file.path, reason: "cut short") }
             let object = try JSONParser.parse(String(line))
             let id = object["custom_id"]!.stringValue!
             if let text = object["text"]?.stringValue {
@@ -167,7 +177,7 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
 
     func worker(
         _ home: QueueHome, _ store: SQLiteQueueStore, api: FakeBatchAPI, cache: (any ResponseCache)? = nil,
-        maxBatch: Int? = nil
+        maxBatch: Int? = nil, collectChunk: Int = 5_000
     ) -> Worker {
         let runner = ProviderRunner(
             transport: CurlTransport(), environment: ["OPENAI_API_KEY": "k"], prices: Self.prices, cache: cache)
@@ -175,6 +185,7 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         configuration.batchAPIs = { _ in (api, ["k"]) }
         configuration.pollMilliseconds = 1
         configuration.maxBatchRequests = maxBatch
+        configuration.batchCollectChunk = collectChunk
         return Worker(store: store, runner: runner, home: home, prices: Self.prices, configuration: configuration)
     }
 
@@ -271,6 +282,38 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         #expect(api.created == 1, "not sent again and again")
         let results = try lines(home, "results.jsonl")
         #expect(results.allSatisfy { $0["error"]?["message"] == .string("line 2: mismatched model") })
+    }
+
+    @Test func collectingCutShortAfterSomeChunksWritesEachResultOnce() async throws {
+        let (home, store) = try queue(10)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        // Two chunks of two are written, then reading fails; the next try collects
+        // the other six.
+        api.failResultsAfter = 5
+        let summary = try await worker(home, store, api: api, collectChunk: 2).run()
+        #expect(summary.succeeded == 10)
+        #expect(api.created == 1)
+        let results = try lines(home, "results.jsonl")
+        #expect(results.count == 10)
+        #expect(Set(results.map { $0["custom_id"] }).count == 10)
+        #expect(try lines(home, "ledger.jsonl").count == 10)
+        #expect(try store.batches(job: "b", unfinished: false).map(\.state) == [.collected])
+    }
+
+    @Test func aCreateTheProviderRefusesFailsItsRequestsOnce() async throws {
+        let (home, store) = try queue(3)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        api.refuseCreate = ProviderFailure(
+            status: 413, type: "request_too_large", message: "Request body too large for the batch")
+        // Ends: the refused batch is not created again and again.
+        let summary = try await worker(home, store, api: api).run()
+        #expect(summary.failed == 3)
+        #expect(api.created == 0)
+        let results = try lines(home, "results.jsonl")
+        #expect(results.allSatisfy { $0["error"]?["message"] == .string("Request body too large for the batch") })
+        #expect(try store.batches(job: "b", unfinished: false).map(\.state) == [.failed])
     }
 
     @Test func aCancelledJobsBatchIsCancelledAtTheProviderAndWhatDidNotRunIsCancelled() async throws {

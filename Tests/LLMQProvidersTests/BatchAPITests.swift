@@ -18,7 +18,14 @@ final class BatchScriptTransport: HTTPTransport {
 
     var requests: [HTTPRequest] { sent.withLock { $0 } }
 
+    /// An upload is read when sent, as the real transport reads it (its files may be
+    /// gone afterwards), and recorded as the request's body.
     func send(_ request: HTTPRequest, options: HTTPRequestOptions) async throws -> HTTPResponse {
+        var request = request
+        if let upload = request.upload {
+            request.body = try upload.collect()
+            request.upload = nil
+        }
         sent.withLock { $0.append(request) }
         return script(request)
     }

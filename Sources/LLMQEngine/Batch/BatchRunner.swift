@@ -28,6 +28,12 @@ final class BatchRunner: Sendable {
         var ambiguousCreateMilliseconds: Int64 = 120_000
         /// A request not run by this many batches in a row (they expired) fails.
         var maxAttempts = 6
+        /// Most requests one plan claims, and how many it claims at a time (memory
+        /// holds one page).
+        var planLimit = 200_000
+        var planPage = 2_000
+        /// Outcomes of a batch's results written per transaction while collecting.
+        var collectChunk = 5_000
         /// Send what an expired (or provider-cancelled) batch did not run online,
         /// rather than in the next batch.
         var fallbackOnline = false
@@ -72,6 +78,21 @@ final class BatchRunner: Sendable {
     /// Another worker holds the batch now (our lease on it ran out).
     struct BatchLost: Error {}
 
+    /// The provider refused an upload or a create outright (see `isRefusal`).
+    struct Refused: Error {
+        var failure: ProviderFailure
+    }
+
+    /// Runs an upload or a create, telling an outright refusal from errors worth
+    /// another try.
+    private func refusing<T>(_ call: () async throws -> T) async throws -> T {
+        do {
+            return try await call()
+        } catch let failure as ProviderFailure where Self.isRefusal(failure) {
+            throw Refused(failure: failure)
+        }
+    }
+
     /// What one step did.
     struct Step: Sendable {
         /// Outcomes written (cache hits, collected results), for the run's summary.
@@ -92,8 +113,7 @@ final class BatchRunner: Sendable {
             // intent to create, above all) is what gets saved, never older state.
             var batch = record
             do {
-                let summary = try await advance(&batch)
-                step.summary = Worker.add(step.summary, summary)
+                try await advance(&batch, into: &step.summary)
                 if !batch.isFinal {
                     step.nextDue = min(step.nextDue ?? .max, batch.nextPollAt)
                 }
@@ -102,15 +122,13 @@ final class BatchRunner: Sendable {
             } catch is BatchLost {
                 // Another worker holds it now; it carries on from what is recorded.
                 continue
-            } catch let failure as ProviderFailure
-                where Self.isRefusal(failure) && [.planned, .uploading, .uploaded].contains(batch.state)
-            {
+            } catch let refused as Refused {
                 // The provider refused the file or the batch outright: sending it
-                // again would be refused the same way. Its requests fail with the
-                // provider's message.
-                batch.failure = failure.message
+                // again would be refused the same way (and it was not created). Its
+                // requests fail with the provider's message.
+                batch.failure = refused.failure.message
                 batch.state = .failed
-                step.summary = Worker.add(step.summary, try collect(&batch, results: nil))
+                try collect(&batch, results: nil, into: &step.summary)
             } catch {
                 // Recorded on the batch and tried again later; never fatal to the run.
                 var failed = batch
@@ -127,139 +145,172 @@ final class BatchRunner: Sendable {
 
     // MARK: Planning
 
-    /// Claims queued requests of batch-mode jobs, answers what the cache holds, and
-    /// records the rest in batch files, per (job, provider, model) within the
-    /// provider's limits.
+    /// Claims queued requests of batch-mode jobs (a page at a time, up to
+    /// `planLimit`), answers what the cache holds, and streams the rest into batch
+    /// files per (job, provider, model) within the provider's limits, recording each
+    /// file as a batch once it is full or the plan ends. Memory holds one page of
+    /// requests and each open file's ids, whatever the size of the batches.
     func plan() async throws -> Worker.Summary {
         let jobs = try store.jobs().filter {
             $0.mode == JobMode.batch.rawValue && $0.queued > 0 && (configuration.jobs?.contains($0.name) ?? true)
         }
         guard !jobs.isEmpty else { return Worker.Summary() }
-        let claimed = try store.claimForBatch(
-            limit: 200_000, owner: owner, leaseMilliseconds: 600_000, jobs: jobs.map(\.name))
         var summary = Worker.Summary()
-        var completions: [Completion] = []
-        var groups: [String: [ClaimedRequest]] = [:]
-        var order: [String] = []
-        for request in claimed {
-            guard let route = ModelRouter.route(request.model) else {
-                let (outcome, figures) = Outcomes.failed(
-                    ProviderFailure(status: nil, type: "routing", message: "no provider serves \(request.model)"))
-                completions.append(Completion(id: request.id, outcome: outcome))
-                summary = Worker.add(summary, figures)
-                continue
+        var files: [String: BatchFile] = [:]
+        /// Per provider: its batch API and key count, nil (no batch API) or the error
+        /// that resolving it gave.
+        var resolved: [Provider: Result<(api: any ProviderBatchAPI, keys: [String])?, any Error>] = [:]
+        var planned = 0
+        while planned < configuration.planLimit {
+            let claimed = try store.claimForBatch(
+                limit: min(configuration.planPage, configuration.planLimit - planned), owner: owner,
+                leaseMilliseconds: 600_000, jobs: jobs.map(\.name))
+            if claimed.isEmpty { break }
+            planned += claimed.count
+            var completions: [Completion] = []
+            func finish(_ request: ClaimedRequest, _ result: (RequestOutcome, Worker.Summary)) {
+                completions.append(Completion(id: request.id, outcome: result.0))
+                summary = Worker.add(summary, result.1)
             }
-            if request.attempt > configuration.maxAttempts {
-                // Claims count as attempts; batches that expire do not refund them.
-                let (outcome, figures) = Outcomes.failed(
-                    ProviderFailure(
-                        status: nil, type: "batch_expired",
-                        message: "not run by \(configuration.maxAttempts) batches in a row (they expired); "
-                            + "llmq retry \(request.job) tries again"))
-                completions.append(Completion(id: request.id, outcome: outcome))
-                summary = Worker.add(summary, figures)
-                continue
-            }
-            if configuration.useCache,
-                let hit = try runner.cachedResult(Self.submitted(request, route: route), started: 0)
-            {
-                let (outcome, figures) = Outcomes.answered(
-                    hit.answer, model: request.model, costUSD: 0, cached: true, savedUSD: hit.savedUSD,
-                    latencyMilliseconds: nil, attempt: request.attempt, raw: configuration.raw)
-                completions.append(Completion(id: request.id, outcome: outcome))
-                summary = Worker.add(summary, figures)
-                continue
-            }
-            let group = "\(request.job)\u{0}\(route.provider.rawValue)\u{0}\(request.model)"
-            if groups[group] == nil { order.append(group) }
-            groups[group, default: []].append(request)
-        }
-        for group in order {
-            let requests = groups[group]!
-            let route = ModelRouter.route(requests[0].model)!
-            let resolved: (api: any ProviderBatchAPI, keys: [String])?
-            do {
-                resolved = try apis(route.provider)
-            } catch {
-                // A missing key, say: these requests fail with the reason, as online.
-                for request in requests {
-                    let (outcome, figures) = Outcomes.failed(ProviderRunner.providerFailure(error))
-                    completions.append(Completion(id: request.id, outcome: outcome))
-                    summary = Worker.add(summary, figures)
+            for request in claimed {
+                guard let route = ModelRouter.route(request.model) else {
+                    finish(
+                        request,
+                        Outcomes.failed(
+                            ProviderFailure(
+                                status: nil, type: "routing", message: "no provider serves \(request.model)")))
+                    continue
                 }
-                continue
-            }
-            guard let (api, keys) = resolved else {
-                for request in requests {
+                if request.attempt > configuration.maxAttempts {
+                    // Claims count as attempts; batches that expire do not refund them.
+                    finish(
+                        request,
+                        Outcomes.failed(
+                            ProviderFailure(
+                                status: nil, type: "batch_expired",
+                                message: "not run by \(configuration.maxAttempts) batches in a row (they expired); "
+                                    + "llmq retry \(request.job) tries again")))
+                    continue
+                }
+                if configuration.useCache,
+                    let hit = try runner.cachedResult(Self.submitted(request, route: route), started: 0)
+                {
+                    finish(
+                        request,
+                        Outcomes.answered(
+                            hit.answer, model: request.model, costUSD: 0, cached: true, savedUSD: hit.savedUSD,
+                            latencyMilliseconds: nil, attempt: request.attempt, raw: configuration.raw))
+                    continue
+                }
+                if resolved[route.provider] == nil {
+                    resolved[route.provider] = Result { try apis(route.provider) }
+                }
+                switch resolved[route.provider]! {
+                case .failure(let error):
+                    // A missing key, say: the request fails with the reason, as online.
+                    finish(request, Outcomes.failed(ProviderRunner.providerFailure(error)))
+                case .success(nil):
                     sendOnline(
                         request, "\(request.model) has no batch API at its provider: job \(request.job) sends it online"
                     )
+                case .success(let (api, keys)?):
+                    let group = "\(request.job)\u{0}\(route.provider.rawValue)\u{0}\(request.model)"
+                    let file = try files[group] ?? BatchFile(job: request.job, route: route, api: api, runner: self)
+                    files[group] = file
+                    do {
+                        try file.add(request, keyCount: keys.count)
+                    } catch let failure as ProviderFailure {
+                        // What the provider cannot express (as the online adapter would say).
+                        finish(request, Outcomes.failed(failure))
+                    }
                 }
-                continue
             }
-            summary = Worker.add(
-                summary, try write(requests, route: route, api: api, keyCount: keys.count, completions: &completions))
+            if !completions.isEmpty { _ = try store.finish(completions, owner: owner) }
         }
-        if !completions.isEmpty { _ = try store.finish(completions, owner: owner) }
+        for file in files.values { try file.close(keyCount: nil) }
         return summary
     }
 
-    /// Writes `requests` into batch files within the API's limits and records each.
-    private func write(
-        _ requests: [ClaimedRequest], route: Route, api: any ProviderBatchAPI, keyCount: Int,
-        completions: inout [Completion]
-    ) throws -> Worker.Summary {
-        let limit = min(api.maxRequests, configuration.maxRequests ?? .max)
-        var summary = Worker.Summary()
-        var lines: [UInt8] = []
-        var members: [Int64] = []
-        var llmqID = Self.newLLMQID()
-        func flush() throws {
-            guard !members.isEmpty else { return }
-            try record(
-                lines, members: members, llmqID: llmqID, job: requests[0].job, route: route, keyCount: keyCount)
-            lines.removeAll(keepingCapacity: true)
-            members.removeAll(keepingCapacity: true)
-            llmqID = Self.newLLMQID()
+    /// A batch file being written for one (job, provider, model): lines are appended
+    /// as requests arrive; when the next line would pass the provider's limits the
+    /// file is recorded as a batch and a new one started.
+    private final class BatchFile {
+        let job: String
+        let route: Route
+        let api: any ProviderBatchAPI
+        let runner: BatchRunner
+        let limit: Int
+        private var llmqID = BatchRunner.newLLMQID()
+        private var writer: AtomicFileWriter?
+        private var url: URL?
+        private let hasher = SHA256.Hasher()
+        private var pending: [UInt8] = []
+        private var members: [Int64] = []
+        private var bytes = 0
+        private var keyCount = 1
+
+        init(job: String, route: Route, api: any ProviderBatchAPI, runner: BatchRunner) throws {
+            self.job = job
+            self.route = route
+            self.api = api
+            self.runner = runner
+            limit = min(api.maxRequests, runner.configuration.maxRequests ?? .max)
         }
-        for request in requests {
-            var line: [UInt8]
-            do {
-                let canonical = try JSONParser.parse(request.request)
+
+        /// Adds a request's line (throws the provider's refusal of it).
+        func add(_ request: ClaimedRequest, keyCount: Int) throws {
+            self.keyCount = keyCount
+            let canonical = try JSONParser.parse(request.request)
+            var line = try api.inputLine(
+                customID: BatchRunner.batchCustomID(request.id, llmqID: llmqID), canonical: canonical, route: route)
+            if members.count >= limit || bytes + line.count + 1 > api.maxBytes {
+                try close(keyCount: keyCount)
+                // The line names the batch it is in: encode it for the next one.
                 line = try api.inputLine(
-                    customID: Self.batchCustomID(request.id, llmqID: llmqID), canonical: canonical, route: route)
-                if members.count >= limit || lines.count + line.count + 1 > api.maxBytes {
-                    try flush()
-                    // The line names the batch it is in: encode it for the next one.
-                    line = try api.inputLine(
-                        customID: Self.batchCustomID(request.id, llmqID: llmqID), canonical: canonical, route: route)
-                }
-            } catch let failure as ProviderFailure {
-                let (outcome, figures) = Outcomes.failed(failure)
-                completions.append(Completion(id: request.id, outcome: outcome))
-                summary = Worker.add(summary, figures)
-                continue
+                    customID: BatchRunner.batchCustomID(request.id, llmqID: llmqID), canonical: canonical, route: route)
             }
-            lines += line
-            lines.append(0x0A)
+            if writer == nil {
+                let folder = runner.home.jobFolder(job).appendingPathComponent("batches")
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                let url = folder.appendingPathComponent("\(llmqID).jsonl")
+                writer = try AtomicFileWriter(url: url)
+                self.url = url
+            }
+            line.append(0x0A)
+            pending += line
+            bytes += line.count
             members.append(request.id)
+            if pending.count >= 1 << 20 { try drain() }
         }
-        try flush()
-        return summary
+
+        private func drain() throws {
+            hasher.update(pending)
+            try writer?.write(pending)
+            pending.removeAll(keepingCapacity: true)
+        }
+
+        /// Records what was written as a batch (fsynced first) and starts a new file.
+        func close(keyCount: Int?) throws {
+            guard let writer, let url, !members.isEmpty else { return }
+            try drain()
+            try writer.commit()
+            try runner.record(
+                file: url, sha256: SHA256.hex(hasher.finish()), bytes: bytes, members: members, llmqID: llmqID,
+                job: job, route: route, keyCount: keyCount ?? self.keyCount)
+            self.writer = nil
+            self.url = nil
+            members.removeAll(keepingCapacity: true)
+            bytes = 0
+            llmqID = BatchRunner.newLLMQID()
+        }
     }
 
-    /// Writes one batch file (fsynced), then records the batch and moves its
-    /// requests into it; if any request was lost meanwhile, nothing is recorded and
-    /// the file is removed.
+    /// Records a written batch file as a batch and moves its requests into it; if
+    /// any request was lost meanwhile, nothing is recorded and the file is removed.
     private func record(
-        _ bytes: [UInt8], members: [Int64], llmqID: String, job: String, route: Route, keyCount: Int
+        file: URL, sha256: String, bytes: Int, members: [Int64], llmqID: String, job: String, route: Route,
+        keyCount: Int
     ) throws {
-        let folder = home.jobFolder(job).appendingPathComponent("batches")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let file = folder.appendingPathComponent("\(llmqID).jsonl")
-        let writer = try AtomicFileWriter(url: file)
-        try writer.write(bytes)
-        try writer.commit()
         let keyIndex = nextKey.withLock { keys in
             defer { keys[route.provider, default: 0] += 1 }
             return keys[route.provider, default: 0] % max(1, keyCount)
@@ -268,8 +319,8 @@ final class BatchRunner: Sendable {
             _ = try store.recordBatch(
                 NewBatch(
                     job: job, llmqID: llmqID, provider: route.provider, model: route.model, keyIndex: keyIndex,
-                    localFile: file.path, fileSHA256: SHA256.hex(SHA256.hash(bytes)), bytes: Int64(bytes.count),
-                    requestIDs: members, pollIntervalMilliseconds: configuration.pollMilliseconds),
+                    localFile: file.path, fileSHA256: sha256, bytes: Int64(bytes), requestIDs: members,
+                    pollIntervalMilliseconds: configuration.pollMilliseconds),
                 owner: owner)
         } catch let lost as BatchLeaseLost {
             try? FileManager.default.removeItem(at: file)
@@ -303,8 +354,10 @@ final class BatchRunner: Sendable {
 
     // MARK: Advancing a batch
 
-    /// Takes a batch one step further (or as far as it goes without waiting).
-    func advance(_ batch: inout BatchRecord) async throws -> Worker.Summary {
+    /// Takes a batch one step further (or as far as it goes without waiting), adding
+    /// the outcomes it writes to `summary` (as they are written: a step that fails
+    /// halfway has still written some).
+    func advance(_ batch: inout BatchRecord, into summary: inout Worker.Summary) async throws {
         guard let (api, keys) = try apis(batch.provider) else {
             throw ProviderFailure(status: nil, type: "setup", message: "\(batch.provider.rawValue) has no batch API")
         }
@@ -321,10 +374,11 @@ final class BatchRunner: Sendable {
             ModelRouter.route(batch.model)
             ?? Route(provider: batch.provider, model: batch.model, providerModel: batch.model)
         // After an error, wait out the backoff, whatever the step.
-        guard Self.now() >= batch.nextPollAt else { return Worker.Summary() }
+        guard Self.now() >= batch.nextPollAt else { return }
         // Cancelled before the provider has it: it never will.
         if batch.cancelRequested && [.planned, .uploading, .uploaded].contains(batch.state) {
-            return try collect(&batch, results: nil)
+            try collect(&batch, results: nil, into: &summary)
+            return
         }
         while true {
             // Fresh before every call to the provider: see `leaseMilliseconds`.
@@ -336,7 +390,9 @@ final class BatchRunner: Sendable {
                 batch.state = .uploading
                 batch.intentAt = Self.now()
                 try save(batch)
-                batch.inputFileID = try await api.upload(file: file, name: file.lastPathComponent, key: key)
+                batch.inputFileID = try await refusing {
+                    try await api.upload(file: file, name: file.lastPathComponent, key: key)
+                }
                 CrashPoint.reached("uploaded")
                 batch.state = .uploaded
                 try save(batch)
@@ -360,14 +416,14 @@ final class BatchRunner: Sendable {
                     // still be taking it in. Look again before creating another.
                     batch.nextPollAt = Self.now() + min(15_000, configuration.ambiguousCreateMilliseconds / 4)
                     try save(batch)
-                    return Worker.Summary()
+                    return
                 } else {
                     batch.intentAt = Self.now()
                     try save(batch)
                     try await created(&batch, try await create(api, batch, file: file, route: route, key: key))
                 }
             case .created:
-                guard Self.now() >= batch.nextPollAt else { return Worker.Summary() }
+                guard Self.now() >= batch.nextPollAt else { return }
                 var remote = try await api.get(remote(batch), key: key)
                 CrashPoint.reached("polled")
                 if batch.cancelRequested && remote.phase == .running {
@@ -387,15 +443,16 @@ final class BatchRunner: Sendable {
                     batch.nextPollAt = Self.now() + batch.pollIntervalMilliseconds
                 }
                 try save(batch)
-                if batch.state != .ended { return Worker.Summary() }
+                if batch.state != .ended { return }
             case .ended:
                 let results = URL(fileURLWithPath: batch.localFile).deletingPathExtension()
                     .appendingPathExtension("results.jsonl")
                 try await api.download(remote(batch), key: key, to: results)
                 CrashPoint.reached("downloaded")
-                return try collect(&batch, results: (api, results))
+                try collect(&batch, results: (api, results), into: &summary)
+                return
             case .collected, .failed:
-                return Worker.Summary()
+                return
             }
         }
     }
@@ -403,8 +460,10 @@ final class BatchRunner: Sendable {
     private func create(_ api: any ProviderBatchAPI, _ batch: BatchRecord, file: URL, route: Route, key: String)
         async throws -> RemoteBatch
     {
-        let remote = try await api.create(
-            file: file, inputFileID: batch.inputFileID, llmqID: batch.llmqID, route: route, key: key)
+        let remote = try await refusing {
+            try await api.create(
+                file: file, inputFileID: batch.inputFileID, llmqID: batch.llmqID, route: route, key: key)
+        }
         CrashPoint.reached("created")
         return remote
     }
@@ -442,11 +501,25 @@ final class BatchRunner: Sendable {
     /// reached the provider or that it refused) to its requests by id and writes
     /// their outcomes; what did not run goes back to the queue (or is cancelled, if
     /// the user cancelled; or fails, if the provider failed the whole batch).
-    private func collect(_ batch: inout BatchRecord, results: (api: any ProviderBatchAPI, file: URL)?) throws
-        -> Worker.Summary
-    {
-        var requests: [Int64: BatchedRequest] = [:]
-        for request in try store.batchedRequests(batch: batch.id) { requests[request.id] = request }
+    private func collect(
+        _ batch: inout BatchRecord, results: (api: any ProviderBatchAPI, file: URL)?, into written: inout Worker.Summary
+    ) throws {
+        // Sorted by id and looked up by binary search, each taken at most once: a
+        // batch of 100,000 requests in an array costs a third of a dictionary.
+        var requests = try store.batchedRequests(batch: batch.id)
+        requests.sort { $0.id < $1.id }
+        var taken = [Bool](repeating: false, count: requests.count)
+        func take(_ id: Int64) -> BatchedRequest? {
+            var low = 0
+            var high = requests.count
+            while low < high {
+                let middle = (low + high) / 2
+                if requests[middle].id < id { low = middle + 1 } else { high = middle }
+            }
+            guard low < requests.count, requests[low].id == id, !taken[low] else { return nil }
+            taken[low] = true
+            return requests[low]
+        }
         var completions: [Completion] = []
         var summary = Worker.Summary()
         let remoteID = batch.remoteID ?? batch.llmqID
@@ -462,7 +535,7 @@ final class BatchRunner: Sendable {
                 customID = ids[index]
             }
             guard let id = Self.requestID(batchCustomID: customID, llmqID: llmqID),
-                let request = requests.removeValue(forKey: id)
+                let request = take(id)
             else { return }
             switch result.outcome {
             case .answer(let answer):
@@ -485,12 +558,22 @@ final class BatchRunner: Sendable {
             case .notRun:
                 break
             }
+            // Written a chunk at a time, so memory does not grow with the batch. A
+            // crash between chunks is safe: written requests have left the batch, and
+            // collecting again skips them.
+            if completions.count >= configuration.collectChunk {
+                try renew(batch)
+                _ = try store.finish(completions, owner: batch.requestOwner)
+                completions.removeAll(keepingCapacity: true)
+                written = Worker.add(written, summary)
+                summary = Worker.Summary()
+            }
         }
         // A batch the provider failed (or refused) as a whole has no results: its
         // requests fail with the provider's reason (sent again, they would fail the
         // same way).
         if let failure = batch.failure {
-            for request in requests.values {
+            for (index, request) in requests.enumerated() where !taken[index] {
                 let (outcome, figures) = Outcomes.failed(
                     ProviderFailure(status: nil, type: "batch_failed", message: failure))
                 completions.append(Completion(id: request.id, outcome: outcome))
@@ -509,7 +592,7 @@ final class BatchRunner: Sendable {
             sendOnline(request, "what expired batches did not run is sent online (--fallback online)")
         }
         batch = collected
-        return summary
+        written = Worker.add(written, summary)
     }
 
     /// The ids of a batch input file's lines, in order (`custom_id`, or Gemini's `key`).
@@ -536,7 +619,7 @@ final class BatchRunner: Sendable {
 
     /// The provider's words for a batch it failed as a whole.
     static func isFailedStatus(_ status: String) -> Bool {
-        ["failed", "BATCH_STATE_FAILED", "JOB_STATE_FAILED"].contains(status)
+        ["failed", "FAILED", "BATCH_STATE_FAILED", "JOB_STATE_FAILED"].contains(status)
     }
 
     private func save(_ batch: BatchRecord) throws {

@@ -37,6 +37,8 @@ public final class Worker: Sendable {
         public var maxBatchRequests: Int?
         /// Requests an expired batch did not run go online, not into the next batch.
         public var fallbackOnline = false
+        /// Outcomes written per transaction while collecting a batch's results.
+        var batchCollectChunk = 5_000
         /// Called once per thing the user should know that is not an error (a
         /// batch-mode job's provider has no batch API, so it runs online).
         public var onNote: (@Sendable (String) -> Void)?
@@ -320,6 +322,7 @@ public final class Worker: Sendable {
         settings.raw = configuration.raw
         settings.maxRequests = configuration.maxBatchRequests
         settings.fallbackOnline = configuration.fallbackOnline
+        settings.collectChunk = configuration.batchCollectChunk
         settings.maxAttempts = runner.configuration.retry.maxAttempts
         return BatchRunner(
             store: store, home: home, runner: runner, prices: prices, apis: apis, owner: owner,

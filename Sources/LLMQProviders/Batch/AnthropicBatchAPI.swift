@@ -71,18 +71,15 @@ public struct AnthropicBatchAPI: ProviderBatchAPI {
     public func create(file: URL, inputFileID: String?, llmqID: String, route: Route, key: String) async throws
         -> RemoteBatch
     {
-        var body = Array(#"{"requests":["#.utf8)
-        body.reserveCapacity(try BatchSupport.size(of: file) + 16)
-        var first = true
-        try JSONLines.forEach(in: file) { _, line in
-            if !first { body.append(UInt8(ascii: ",")) }
-            body += line
-            first = false
-        }
-        body += Array("]}".utf8)
+        // Up to 256 MB: written to disk beside the input file and sent from there,
+        // never held in memory.
+        let body = try BatchSupport.joinedLines(of: file, prefix: #"{"requests":["#, suffix: "]}")
+        defer { unlink(body.path) }
         return try Self.batch(
             try await http.json(
-                HTTPRequest(method: .post, url: batchesURL, headers: headers(key, json: true), body: body))
+                HTTPRequest(
+                    method: .post, url: batchesURL, headers: headers(key, json: true),
+                    upload: HTTPUpload([.file(body.path)])))
         )
     }
 

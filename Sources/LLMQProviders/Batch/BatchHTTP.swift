@@ -207,29 +207,45 @@ enum BatchSupport {
         return Int(info.st_size)
     }
 
-    /// Appends the whole of a local file (an input file being uploaded) to `bytes`,
-    /// read straight into place: a 200 MB upload is not held twice.
-    static func append(contentsOf file: URL, to bytes: inout [UInt8]) throws {
-        let fd = open(file.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BatchFileError(path: file.path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            throw BatchFileError(path: file.path, reason: String(cString: strerror(errno)))
-        }
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(0, count: Int(info.st_size)))
-        var end = start
-        while end < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + end, $0.count - end) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw BatchFileError(path: file.path, reason: String(cString: strerror(errno)))
+    /// Writes `prefix`, the non-blank lines of `file` joined by commas, and `suffix`
+    /// to `<file>.body` (a JSON array's elements from a JSONL file), streamed, and
+    /// returns where; the caller removes it once sent.
+    static func joinedLines(of file: URL, prefix: String, suffix: String) throws -> URL {
+        let target = file.appendingPathExtension("body")
+        let path = target.path
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw BatchFileError(path: path, reason: String(cString: strerror(errno))) }
+        var buffer: [UInt8] = Array(prefix.utf8)
+        buffer.reserveCapacity(1 << 20)
+        func drain() throws {
+            var written = 0
+            while written < buffer.count {
+                let count = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw BatchFileError(path: path, reason: String(cString: strerror(errno)))
+                }
+                written += count
             }
-            if count == 0 { break }
-            end += count
+            buffer.removeAll(keepingCapacity: true)
         }
-        bytes.removeLast(bytes.count - end)
+        do {
+            var first = true
+            try JSONLines.forEach(in: file) { _, line in
+                if !first { buffer.append(UInt8(ascii: ",")) }
+                first = false
+                buffer += line
+                if buffer.count >= 1 << 20 { try drain() }
+            }
+            buffer += Array(suffix.utf8)
+            try drain()
+            close(fd)
+        } catch {
+            close(fd)
+            unlink(path)
+            throw error
+        }
+        return target
     }
 
     /// A path segment or query value with everything but unreserved characters

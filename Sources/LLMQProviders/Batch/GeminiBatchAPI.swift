@@ -79,9 +79,8 @@ public struct GeminiBatchAPI: ProviderBatchAPI {
         finish.add(name: "Content-Type", value: "application/jsonl")
         finish.add(name: "X-Goog-Upload-Command", value: "upload, finalize")
         finish.add(name: "X-Goog-Upload-Offset", value: "0")
-        var bytes: [UInt8] = []
-        try BatchSupport.append(contentsOf: file, to: &bytes)
-        let json = try await http.json(HTTPRequest(method: .post, url: uploadURL, headers: finish, body: bytes))
+        let json = try await http.json(
+            HTTPRequest(method: .post, url: uploadURL, headers: finish, upload: HTTPUpload([.file(file.path)])))
         guard let fileName = json["file"]?["name"]?.stringValue ?? json["name"]?.stringValue else {
             throw ProviderFailure(status: 200, type: "invalid_response", message: "the uploaded file has no name")
         }

@@ -55,21 +55,21 @@ public struct OpenAIBatchAPI: ProviderBatchAPI {
     /// `.jsonl` added if it lacks it).
     public func upload(file: URL, name: String, key: String) async throws -> String? {
         let boundary = "llmq-" + UUID().uuidString
-        var body: [UInt8] = []
-        func text(_ string: String) { body += Array(string.utf8) }
-        text("--\(boundary)\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n")
         // OpenAI takes batch files named *.jsonl only.
         var filename = name.replacingOccurrences(of: "\"", with: "_")
         if !filename.lowercased().hasSuffix(".jsonl") { filename += ".jsonl" }
-        text("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(filename)\"\r\n")
-        text("Content-Type: application/jsonl\r\n\r\n")
-        body.reserveCapacity(try BatchSupport.size(of: file) + 512)
-        try BatchSupport.append(contentsOf: file, to: &body)
-        text("\r\n--\(boundary)--\r\n")
+        let head =
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n"
+            + "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(filename)\"\r\n"
+            + "Content-Type: application/jsonl\r\n\r\n"
         var headers = headers(key)
         headers.add(name: "Content-Type", value: "multipart/form-data; boundary=\(boundary)")
+        // The file is read as it is sent, never held in memory.
+        let upload = HTTPUpload([
+            .bytes(Array(head.utf8)), .file(file.path), .bytes(Array("\r\n--\(boundary)--\r\n".utf8)),
+        ])
         let json = try await http.json(
-            HTTPRequest(method: .post, url: adapter.baseURL + "/files", headers: headers, body: body))
+            HTTPRequest(method: .post, url: adapter.baseURL + "/files", headers: headers, upload: upload))
         guard let id = json["id"]?.stringValue else {
             throw ProviderFailure(status: 200, type: "invalid_response", message: "the uploaded file has no id")
         }

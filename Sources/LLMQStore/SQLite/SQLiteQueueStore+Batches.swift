@@ -126,19 +126,32 @@ extension SQLiteQueueStore {
 
     public func batchedRequests(batch id: Int64) throws -> [BatchedRequest] {
         try pool.read { db in
-            try Row.fetchAll(
+            // Read through a cursor, each row straight into its small value, and
+            // model names shared: a batch can hold 100,000 requests.
+            let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT id, custom_id, model, cache_key, request, attempt FROM requests INDEXED BY requests_owner
+                    SELECT id, custom_id, model, cache_key, attempt,
+                        CASE WHEN length(cache_key) = 32 THEN NULL ELSE request END AS request
+                    FROM requests INDEXED BY requests_owner
                     WHERE state = 'running' AND lease_owner = ?
-                    """, arguments: [BatchRecord.requestOwner(id)]
-            ).map { row in
+                    """, arguments: [BatchRecord.requestOwner(id)])
+            var requests: [BatchedRequest] = []
+            var models: [String: String] = [:]
+            while let row = try rows.next() {
+                let model: String = row["model"]
+                let shared = models[model] ?? model
+                models[model] = shared
+                // The request itself is read only if its stored key is unusable.
                 let key: Data = row["cache_key"]
-                let request: Data = row["request"]
-                return BatchedRequest(
-                    id: row["id"], customID: row["custom_id"], model: row["model"],
-                    cacheKey: CacheKey(bytes: key) ?? CacheKey(of: [UInt8](request)), attempt: row["attempt"])
+                let request: Data? = row["request"]
+                requests.append(
+                    BatchedRequest(
+                        id: row["id"], customID: row["custom_id"], model: shared,
+                        cacheKey: CacheKey(bytes: key) ?? CacheKey(of: [UInt8](request ?? Data())),
+                        attempt: row["attempt"]))
             }
+            return requests
         }
     }
 

@@ -42,6 +42,10 @@ enum CurlErrorMapper {
                 status: transfer.headComplete ? transfer.status : nil, receivedBytes: transfer.receivedBytes)
         case CURLE_WEIRD_SERVER_REPLY, CURLE_BAD_CONTENT_ENCODING, CURLE_HTTP3, CURLE_UNRECOVERABLE_POLL:
             return TransportError.protocolError(reason: reason)
+        case CURLE_ABORTED_BY_CALLBACK where transfer.upload?.error != nil,
+            CURLE_READ_ERROR where transfer.upload?.error != nil:
+            // A streamed request body could not be read.
+            return TransportError.invalidRequest(reason: transfer.upload!.error!)
         case CURLE_WRITE_ERROR where transfer.channel != nil:
             // The write callback refused data because the body's reader went away.
             return CancellationError()

@@ -14,6 +14,23 @@ enum CurlCallbacks {
         return size * count
     }
 
+    /// Fills curl's buffer with the next bytes of a streamed request body.
+    static let read: curl_read_callback = { buffer, size, count, context in
+        let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
+        guard let upload = transfer.upload, let buffer else { return 0 }
+        let read = upload.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: size * count))
+        return read < 0 ? Int(CURL_READFUNC_ABORT) : read
+    }
+
+    /// Rewinds a streamed request body (curl sends it again on a new connection).
+    static let seek: curl_seek_callback = { context, offset, origin in
+        let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
+        guard origin == SEEK_SET, let upload = transfer.upload, upload.seek(to: Int64(offset)) else {
+            return Int32(CURL_SEEKFUNC_CANTSEEK)
+        }
+        return Int32(CURL_SEEKFUNC_OK)
+    }
+
     /// Called once the connection is up (or reused), TLS included: a timeout after
     /// this point is not a connect timeout.
     static let prerequest: curl_prereq_callback = { context, _, _, _, _ in
@@ -77,10 +94,18 @@ enum CurlRequestSetup {
         let method = request.method
         if method == .head {
             llmq_easy_setopt_long(easy, CURLOPT_NOBODY, 1)
-        } else if method == .get && request.body.isEmpty {
+        } else if method == .get && !request.hasBody {
             // The default after a reset.
         } else {
-            if !request.body.isEmpty || method == .post || method == .put || method == .patch {
+            if let upload = transfer.upload {
+                // Streamed from its parts by the read callback, of a known length.
+                llmq_easy_setopt_long(easy, CURLOPT_POST, 1)
+                llmq_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(upload.length))
+                llmq_easy_setopt_read_callback(easy, CurlCallbacks.read)
+                llmq_easy_setopt_pointer(easy, CURLOPT_READDATA, context)
+                llmq_easy_setopt_seek_callback(easy, CurlCallbacks.seek)
+                llmq_easy_setopt_pointer(easy, CURLOPT_SEEKDATA, context)
+            } else if !request.body.isEmpty || method == .post || method == .put || method == .patch {
                 llmq_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
                 if request.body.isEmpty {
                     code = llmq_easy_setopt_pointer(easy, CURLOPT_POSTFIELDS, Self.emptyBody.utf8Start)

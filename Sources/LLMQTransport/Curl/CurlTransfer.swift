@@ -25,6 +25,8 @@ final class CurlTransfer: @unchecked Sendable {
     /// Header lines for curl's list, built by the caller to keep string work off the
     /// curl thread.
     let headerLines: [String]
+    /// Reads `request.upload` for curl (curl thread only once submitted).
+    let upload: UploadReader?
     var waiter: Waiter?
 
     /// Guarded by the loop's lock.
@@ -42,10 +44,11 @@ final class CurlTransfer: @unchecked Sendable {
     var receivedBytes = 0
     var channel: BodyChannel?
 
-    init(request: HTTPRequest, options: HTTPRequestOptions, loop: CurlLoop) {
+    init(request: HTTPRequest, options: HTTPRequestOptions, loop: CurlLoop, upload: UploadReader? = nil) {
         self.request = request
         self.options = options
         self.loop = loop
+        self.upload = upload
         var lines: [String] = []
         lines.reserveCapacity(request.headers.count + 2)
         for (name, value) in request.headers {
@@ -54,7 +57,7 @@ final class CurlTransfer: @unchecked Sendable {
         }
         // No "Expect: 100-continue" round trip before a large body.
         lines.append("Expect:")
-        if !request.body.isEmpty && !request.headers.contains("Content-Type") {
+        if request.hasBody && !request.headers.contains("Content-Type") {
             // Otherwise curl labels the body application/x-www-form-urlencoded.
             lines.append("Content-Type:")
         }

@@ -54,7 +54,8 @@ public final class CurlTransport: HTTPTransport {
 
     public func send(_ request: HTTPRequest, options: HTTPRequestOptions) async throws -> HTTPResponse {
         try Self.validate(request)
-        let transfer = CurlTransfer(request: request, options: options, loop: loop)
+        let transfer = CurlTransfer(
+            request: request, options: options, loop: loop, upload: try request.upload.map(UploadReader.init))
         let raw = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 transfer.waiter = .complete(continuation)
@@ -69,7 +70,8 @@ public final class CurlTransport: HTTPTransport {
 
     public func stream(_ request: HTTPRequest, options: HTTPRequestOptions) async throws -> HTTPStreamingResponse {
         try Self.validate(request)
-        let transfer = CurlTransfer(request: request, options: options, loop: loop)
+        let transfer = CurlTransfer(
+            request: request, options: options, loop: loop, upload: try request.upload.map(UploadReader.init))
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 transfer.waiter = .head(continuation)
@@ -104,6 +106,9 @@ public final class CurlTransport: HTTPTransport {
         }
         guard clean(request.method.rawValue), !request.method.rawValue.isEmpty else {
             throw TransportError.invalidRequest(reason: "invalid method")
+        }
+        guard request.upload == nil || request.body.isEmpty else {
+            throw TransportError.invalidRequest(reason: "a request has either a body or an upload, not both")
         }
     }
 }

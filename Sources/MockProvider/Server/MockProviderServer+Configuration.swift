@@ -30,8 +30,9 @@ extension MockProviderServer {
         public var faults = Faults()
         /// Seed of the generator behind jitter and fault choices, so runs repeat.
         public var seed: UInt64 = 0
-        /// Largest request body accepted; larger ones get 413. Default 64 MiB.
-        public var maximumBodyBytes = 64 << 20
+        /// Largest request body accepted; larger ones get 413. Default 256 MiB: the
+        /// largest body a real API here takes (an Anthropic batch create, 256 MB).
+        public var maximumBodyBytes = 256 << 20
         /// How the batch APIs behave: how long a batch takes, lines that fail, batches
         /// that expire.
         public var batches = Batches()
