@@ -19,7 +19,7 @@ if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${GEMINI_API_KEY:-}${TOGETHER_
     url=$(head -1 "$log" | sed 's/^listening on //')
     echo "no API keys set: using the fake provider at $url"
     export OPENAI_BASE_URL=$url/v1 OPENAI_API_KEY=mock ANTHROPIC_BASE_URL=$url ANTHROPIC_API_KEY=mock \
-        GEMINI_BASE_URL=$url GEMINI_API_KEY=mock TOGETHER_BASE_URL=$url/v1 TOGETHER_API_KEY=mock
+        GEMINI_BASE_URL=$url GEMINI_API_KEY=mock TOGETHER_BASE_URL=$url/together/v1 TOGETHER_API_KEY=mock
 fi
 
 "$LLMQ" submit examples/simple.jsonl --model gpt-4o-mini

@@ -26,8 +26,7 @@ public struct ProviderEndpoint: Sendable, Equatable {
     }
 
     /// The provider's batch API over `transport`, or nil where llmq has none: an
-    /// OpenAI-compatible server (no batch API; its jobs run online), and Together
-    /// (PROVIDERS.md does not yet describe how to find a batch after a crash).
+    /// OpenAI-compatible server (no batch API; its jobs run online).
     public func batchAPI(transport: any HTTPTransport) -> (any ProviderBatchAPI)? {
         let options = HTTPRequestOptions(version: httpVersion, idleTimeout: .seconds(120))
         return switch provider {
@@ -37,7 +36,10 @@ public struct ProviderEndpoint: Sendable, Equatable {
         case .anthropic:
             AnthropicBatchAPI(adapter: AnthropicAdapter(baseURL: baseURL), transport: transport, options: options)
         case .gemini: GeminiBatchAPI(adapter: GeminiAdapter(baseURL: baseURL), transport: transport, options: options)
-        case .together, .openaiCompatible: nil
+        case .together:
+            TogetherBatchAPI(
+                adapter: OpenAIAdapter(provider: provider, baseURL: baseURL), transport: transport, options: options)
+        case .openaiCompatible: nil
         }
     }
 }

@@ -750,6 +750,6 @@ let batchCanonical = #"{"messages":[{"content":"2+2?","role":"user"}],"max_token
         #expect(try endpoint(.anthropic).batchAPI(transport: transport)?.provider == .anthropic)
         #expect(try endpoint(.gemini).batchAPI(transport: transport)?.provider == .gemini)
         #expect(try endpoint(.openaiCompatible).batchAPI(transport: transport) == nil)
-        #expect(try endpoint(.together).batchAPI(transport: transport) == nil)
+        #expect(try endpoint(.together).batchAPI(transport: transport)?.provider == .together)
     }
 }

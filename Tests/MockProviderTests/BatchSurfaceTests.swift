@@ -1003,7 +1003,7 @@ private final class ManualClock: @unchecked Sendable {
             #expect(json["batches_created"] == .int(2))
             #expect(
                 json["batches_created_by_provider"]
-                    == .object(["anthropic": .int(1), "gemini": .int(0), "openai": .int(1)]))
+                    == .object(["anthropic": .int(1), "gemini": .int(0), "openai": .int(1), "together": .int(0)]))
             #expect(json["files_uploaded"] == .int(1))
             #expect(json["batch_requests"]?.objectValue?.count == 2)
             #expect(

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Drives the official Python SDKs (openai, anthropic, google-genai) against
+# Drives the official Python SDKs (openai, anthropic, google-genai, together) against
 # `llmq mock`, one check script each, and stops at the first that fails.
 #
 #   Tests/sdk/run_sdk_checks.sh .build/debug/llmq
@@ -26,9 +26,9 @@ venv="$root/.build/sdk-venv"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install -q --disable-pip-version-check openai anthropic google-genai
+"$venv/bin/pip" install -q --disable-pip-version-check openai anthropic google-genai together
 
-for sdk in openai anthropic gemini; do
+for sdk in openai anthropic gemini together; do
     echo "== $sdk"
     "$venv/bin/python" "$root/Tests/sdk/${sdk}_sdk_check.py" --llmq "$binary"
 done

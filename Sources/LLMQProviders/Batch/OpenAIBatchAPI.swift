@@ -162,9 +162,11 @@ public struct OpenAIBatchAPI: ProviderBatchAPI {
     }
 
     func outcome(_ line: JSONValue) -> BatchOutcome {
-        if let error = line["error"], case .object = error {
+        if let error = line["error"], error != .null {
             let code = error["code"]?.stringValue
-            let message = error["message"]?.stringValue ?? "no message"
+            // An object with a code and message; a bare string (the flat form of
+            // Together's other batch errors) is taken as the message.
+            let message = error["message"]?.stringValue ?? error.stringValue ?? "no message"
             if code == "batch_expired" || code == "batch_cancelled" { return .notRun(reason: code ?? message) }
             return .failure(ProviderFailure(status: nil, type: code, message: message))
         }

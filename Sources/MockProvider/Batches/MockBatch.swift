@@ -6,6 +6,7 @@ public enum BatchProvider: String, Sendable, CaseIterable, Codable {
     case anthropic
     case gemini
     case openAI = "openai"
+    case together
 }
 
 /// One request of a batch, answered when the batch is created exactly as the online
@@ -22,7 +23,7 @@ struct BatchLine: Sendable {
     var body: [UInt8]
     /// The online answer's request id.
     var requestID: String
-    /// OpenAI's `batch_req_…` id of the output line.
+    /// OpenAI's `batch_req_…` (Together's `br_…`) id of the output line.
     var lineID: String
     /// Tokens of a successful OpenAI answer, for the batch's `usage`.
     var usage: TokenUsage?
@@ -63,7 +64,8 @@ struct MockBatch: Sendable {
     /// Whether the result files were written (once, when the batch ended).
     var resultsWritten = false
 
-    // OpenAI
+    // OpenAI, and Together (whose jobs have the same fields; `validationErrors`
+    // holds the one reason a Together job failed)
     var openAI: OpenAIFields?
 
     // Gemini
@@ -106,7 +108,7 @@ struct MockBatch: Sendable {
     }
 }
 
-/// A file of the OpenAI or Gemini Files API: uploaded, or written by a batch.
+/// A file of the OpenAI, Gemini or Together Files API: uploaded, or written by a batch.
 struct StoredFile: Sendable {
     var provider: BatchProvider
     /// OpenAI's `file-…` id or Gemini's `files/…` name.

@@ -25,12 +25,15 @@ final class MockServerState: Sendable {
         let gemini = GeminiSurface(configuration: configuration)
         let batches = MockBatchStore(configuration: configuration.batches, seed: configuration.seed)
         self.batches = batches
-        // Gemini's batch surface comes before OpenAI's: both have `/v1/batches` and
-        // `/v1/files`, and Gemini's claims them only for a Gemini credential.
+        // Gemini's and Together's batch surfaces come before OpenAI's: all have
+        // `/v1/batches` and `/v1/files`; Gemini's claims them only for a Gemini
+        // credential, Together's only for its own files and jobs.
         router = MockRouter(surfaces: [
             openAI, anthropic, gemini, MockControlSurface(),
-            GeminiBatchSurface(online: gemini, store: batches), OpenAIBatchSurface(online: openAI, store: batches),
-            AnthropicBatchSurface(online: anthropic, store: batches),
+            GeminiBatchSurface(online: gemini, store: batches),
+            TogetherBatchSurface(online: openAI.together, store: batches),
+            OpenAIBatchSurface(online: openAI, store: batches),
+            AnthropicBatchSurface(online: anthropic, store: batches), TogetherPrefixSurface(online: openAI.together),
         ])
         stats = MockStatsRecorder(loops: loops)
         limiter = configuration.rateLimit.hasBuckets ? RateLimiter(configuration.rateLimit, now: now) : nil

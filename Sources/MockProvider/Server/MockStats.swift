@@ -20,7 +20,8 @@ public struct MockStats: Sendable, Equatable {
     public var faults: [MockFault: Int] = [:]
     /// Batches created, by provider (validation failures included: they are created).
     public var batchesCreated: [BatchProvider: Int] = [:]
-    /// Files uploaded through the OpenAI and Gemini Files APIs.
+    /// Files uploaded through the OpenAI, Gemini and Together Files APIs (Together's
+    /// when its bytes arrive at the upload URL).
     public var filesUploaded = 0
     /// Requests in each batch created, by the provider's batch id.
     public var batchRequests: [String: Int] = [:]
@@ -47,7 +48,7 @@ public struct MockStats: Sendable, Equatable {
     /// The JSON form served at `/_mock/stats`:
     /// `{"requests":{"POST /v1/chat/completions":{"200":3}},"rate_limited":0,"in_flight":0,
     /// "peak_in_flight":1,"connections_accepted":1,"faults":{"server_error":0,…},"total_requests":3,
-    /// "batches_created":1,"batches_created_by_provider":{"anthropic":0,"gemini":0,"openai":1},
+    /// "batches_created":1,"batches_created_by_provider":{"anthropic":0,"gemini":0,"openai":1,"together":0},
     /// "files_uploaded":1,"batch_requests":{"batch_…":2}}`.
     public func json() -> String {
         var buffer = ByteWriter(capacity: 512)

@@ -10,14 +10,19 @@ extension LLMQ {
             discussion: """
                 Prints "listening on http://127.0.0.1:PORT" as its first line, then serves until \
                 interrupted (SIGINT or SIGTERM). It speaks OpenAI, Anthropic, Gemini and Together on \
-                one port: point llmq or the providers' SDKs at it with OPENAI_BASE_URL and \
-                TOGETHER_BASE_URL=http://127.0.0.1:PORT/v1, ANTHROPIC_BASE_URL and \
-                GEMINI_BASE_URL=http://127.0.0.1:PORT, and any non-empty API key. Together shares \
-                OpenAI's paths: a model named org/name (meta-llama/Llama-3.3-70B-Instruct-Turbo) \
-                gets Together's answers, any other model OpenAI's.
+                one port: point llmq or the providers' SDKs at it with \
+                OPENAI_BASE_URL=http://127.0.0.1:PORT/v1, \
+                TOGETHER_BASE_URL=http://127.0.0.1:PORT/together/v1 (the together SDK adds /v1 \
+                itself: give it .../together), ANTHROPIC_BASE_URL and \
+                GEMINI_BASE_URL=http://127.0.0.1:PORT, and any non-empty API key. Under /together/v1 \
+                everything is Together's. Together also shares OpenAI's /v1 paths: there a model \
+                named org/name (meta-llama/Llama-3.3-70B-Instruct-Turbo) gets Together's answers, \
+                any other model OpenAI's, and Together's files and batches are known by their ids, \
+                but the list of batches is OpenAI's.
 
                 The batch APIs are served too: OpenAI files and batches, Anthropic Message \
-                Batches, Gemini Batch Mode with the Files API. Each batch line is answered as \
+                Batches, Gemini Batch Mode with the Files API, Together's batches with their \
+                three-step upload. Each batch line is answered as \
                 the online endpoint would answer it; a batch takes --batch-seconds to end \
                 (0: it has ended at the first poll), its state kept in memory, and result \
                 files come back unordered.
@@ -158,8 +163,9 @@ extension LLMQ {
             // Written unbuffered: a parent process reads this line to learn the port.
             FileHandle.standardOutput.write(Data("listening on \(server.url)\n".utf8))
             let hint =
-                "llmq mock: OPENAI_BASE_URL and TOGETHER_BASE_URL=\(server.openAIBaseURL), ANTHROPIC_BASE_URL and "
-                + "GEMINI_BASE_URL=\(server.url), stats at \(server.url)/_mock/stats; Ctrl-C stops\n"
+                "llmq mock: OPENAI_BASE_URL=\(server.openAIBaseURL), TOGETHER_BASE_URL=\(server.url)/together/v1, "
+                + "ANTHROPIC_BASE_URL and GEMINI_BASE_URL=\(server.url), stats at \(server.url)/_mock/stats; "
+                + "Ctrl-C stops\n"
             FileHandle.standardError.write(Data(hint.utf8))
             var received: Int32 = 0
             sigwait(&stopSignals, &received)
