@@ -23,6 +23,10 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
     var pollsToEnd = 1
     /// Store ids of requests answered with an error.
     var failing: Set<Int64> = []
+    /// Store ids of requests answered "overloaded" (529) in the next batch that has them.
+    var overloaded: Set<Int64> = []
+    /// Every line is answered "overloaded".
+    var alwaysOverloaded = false
     /// Batches to expire (the next ones that end): only the first half of their
     /// lines are answered.
     var expiring = 0
@@ -115,10 +119,14 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         var text = ""
         // Unordered, as real result files are.
         for (customID, prompt) in answered.reversed() {
+            let busy = lock.withLock { overloaded.first { customID.hasSuffix("-\($0)") } }
+            if let busy { _ = lock.withLock { overloaded.remove(busy) } }
             let line: JSONValue =
-                failing.contains { customID.hasSuffix("-\($0)") }
-                ? .object(["custom_id": .string(customID), "error": .string("bad line")])
-                : .object(["custom_id": .string(customID), "text": .string(String(prompt.reversed()))])
+                busy != nil || alwaysOverloaded
+                ? .object(["custom_id": .string(customID), "error": .string("overloaded")])
+                : failing.contains { customID.hasSuffix("-\($0)") }
+                    ? .object(["custom_id": .string(customID), "error": .string("bad line")])
+                    : .object(["custom_id": .string(customID), "text": .string(String(prompt.reversed()))])
             text += CanonicalJSON.string(line) + "\n"
         }
         try text.write(to: url, atomically: true, encoding: .utf8)
@@ -141,6 +149,12 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
                             ProviderAnswer(
                                 text: text, finishReason: "stop", usage: Usage(inputTokens: 1_000, outputTokens: 1_000),
                                 model: "gpt-4o-mini", raw: []))))
+            } else if object["error"] == .string("overloaded") {
+                try each(
+                    BatchResult(
+                        customID: id,
+                        outcome: .failure(
+                            ProviderFailure(status: 529, type: "overloaded_error", message: "Overloaded"))))
             } else {
                 try each(
                     BatchResult(
@@ -247,6 +261,39 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         let results = try lines(home, "results.jsonl")
         #expect(Set(results.map { $0["custom_id"] }).count == 8)
         #expect(results.filter { $0["status"] == .string("failed") }.count == 1)
+    }
+
+    @Test func aLineTheProviderWasTooBusyForGoesIntoTheNextBatch() async throws {
+        let (home, store) = try queue(4)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        let first = try store.claimForBatch(limit: 2, owner: "probe", leaseMilliseconds: 1, jobs: nil)
+        _ = try store.releaseLeases(owner: "probe", refundAttempt: true)
+        api.overloaded = Set(first.map(\.id))
+        api.failing = [first[1].id]
+        let summary = try await worker(home, store, api: api).run()
+        #expect(api.created == 2, "the two overloaded lines went into a second batch")
+        #expect(summary.succeeded == 3)
+        #expect(summary.failed == 1, "a line that fails for good the second time is not tried a third time")
+        let results = try lines(home, "results.jsonl")
+        #expect(results.count == 4)
+        let retried = try #require(results.first { $0["custom_id"] == .string(first[0].customID) })
+        #expect(retried["status"] == .string("ok"))
+        #expect(retried["attempts"] == .int(2))
+        #expect(retried["batch_id"] == .string("batch_2"))
+    }
+
+    @Test func aLineOverloadedAtEveryAttemptFailsWithTheProvidersMessage() async throws {
+        let (home, store) = try queue(1)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        api.alwaysOverloaded = true
+        let summary = try await worker(home, store, api: api).run()
+        #expect(summary.failed == 1)
+        #expect(api.created == 6, "one batch per attempt")
+        let results = try lines(home, "results.jsonl")
+        #expect(results.count == 1)
+        #expect(results.first?["error"]?["message"] == .string("Overloaded"))
     }
 
     @Test func cachedAnswersNeverGoIntoABatch() async throws {

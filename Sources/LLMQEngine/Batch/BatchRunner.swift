@@ -551,6 +551,11 @@ final class BatchRunner: Sendable {
                     attempt: request.attempt, raw: configuration.raw, batchID: remoteID)
                 completions.append(Completion(id: id, outcome: outcome))
                 summary = Worker.add(summary, figures)
+            case .failure(let failure) where Self.isTransient(failure) && request.attempt < configuration.maxAttempts:
+                // Overloaded, rate-limited, a server error, a timeout: left in the
+                // batch, it goes back to the queue (the attempt counts) for the next
+                // batch, or online with the fallback, like a request not run.
+                break
             case .failure(let failure):
                 let (outcome, figures) = Outcomes.failed(failure)
                 completions.append(Completion(id: id, outcome: outcome))
@@ -615,6 +620,14 @@ final class BatchRunner: Sendable {
     static func isRefusal(_ failure: ProviderFailure) -> Bool {
         guard let status = failure.status else { return false }
         return (400..<500).contains(status) && ![401, 403, 408, 409, 429].contains(status)
+    }
+
+    /// A result line the provider failed for a reason another try may not meet:
+    /// congestion or overload, a server error, a timeout, a conflict.
+    static func isTransient(_ failure: ProviderFailure) -> Bool {
+        if failure.permanent { return false }
+        if let status = failure.status { return status >= 500 || [408, 409, 429].contains(status) }
+        return failure.type == "request_timeout"
     }
 
     /// The provider's words for a batch it failed as a whole.
