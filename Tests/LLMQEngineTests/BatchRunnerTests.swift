@@ -296,6 +296,48 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         #expect(results.first?["error"]?["message"] == .string("Overloaded"))
     }
 
+    func batchRunner(
+        _ home: QueueHome, _ store: SQLiteQueueStore, api: FakeBatchAPI, owner: String, leaseMilliseconds: Int64
+    ) -> BatchRunner {
+        var settings = BatchRunner.Configuration()
+        settings.pollMilliseconds = 1
+        settings.leaseMilliseconds = leaseMilliseconds
+        return BatchRunner(
+            store: store, home: home,
+            runner: ProviderRunner(
+                transport: CurlTransport(), environment: ["OPENAI_API_KEY": "k"], prices: Self.prices, cache: nil),
+            prices: Self.prices, apis: { _ in (api, ["k"]) }, owner: owner, configuration: settings,
+            sendOnline: { _, _ in })
+    }
+
+    @Test func aWorkerWhoseBatchLeaseRanOutLeavesTheBatchToTheOneThatTookIt() async throws {
+        let (home, store) = try queue(3)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        api.pollsToEnd = 2
+        // A plans, uploads and creates the batch, then stalls past its lease.
+        let stalled = batchRunner(home, store, api: api, owner: "A", leaseMilliseconds: 50)
+        _ = try await stalled.step()
+        var stale = try #require(try store.batches(job: "b", unfinished: true).first)
+        #expect(stale.state == .created)
+        try await Task.sleep(for: .milliseconds(100))
+        // B takes it over and carries it to the end.
+        let taker = batchRunner(home, store, api: api, owner: "B", leaseMilliseconds: 60_000)
+        var collected = Worker.Summary()
+        for _ in 0..<100 where try store.batches(job: "b", unfinished: true).first != nil {
+            collected = Worker.add(collected, try await taker.step().summary)
+        }
+        #expect(collected.succeeded == 3)
+        // A wakes up with its old copy: it may not touch the batch any more.
+        var written = Worker.Summary()
+        await #expect(throws: BatchRunner.BatchLost.self) { try await stalled.advance(&stale, into: &written) }
+        #expect(try await stalled.step().summary.succeeded == 0)
+        #expect(api.created == 1)
+        #expect(try store.batches(job: "b", unfinished: false).map(\.state) == [.collected])
+        let status = try #require(try store.job(named: "b"))
+        #expect(status.done == 3 && status.running == 0)
+    }
+
     @Test func cachedAnswersNeverGoIntoABatch() async throws {
         let (home, store) = try queue(4)
         defer { try? FileManager.default.removeItem(at: home.url) }
