@@ -27,6 +27,8 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
     var overloaded: Set<Int64> = []
     /// Every line is answered "overloaded".
     var alwaysOverloaded = false
+    /// How long an upload takes (a large file on a slow link).
+    var uploadDelay: Duration?
     /// Batches to expire (the next ones that end): only the first half of their
     /// lines are answered.
     var expiring = 0
@@ -52,7 +54,11 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
     }
 
     func upload(file: URL, name: String, key: String) async throws -> String? {
-        lock.withLock { uploads += 1 }
+        let delay = lock.withLock {
+            uploads += 1
+            return uploadDelay
+        }
+        if let delay { try await Task.sleep(for: delay) }
         return "file-\(name)"
     }
 
@@ -336,6 +342,30 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         #expect(try store.batches(job: "b", unfinished: false).map(\.state) == [.collected])
         let status = try #require(try store.job(named: "b"))
         #expect(status.done == 3 && status.running == 0)
+    }
+
+    @Test func aStopCancelsAnUploadStillRunningAtTheDeadlineAndTheNextRunUploadsAgain() async throws {
+        let (home, store) = try queue(3)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        api.uploadDelay = .seconds(3_600)
+        var configuration = worker(home, store, api: api).configuration
+        configuration.graceMilliseconds = 50
+        let stopping = Worker(
+            store: store, runner: worker(home, store, api: api).runner, home: home, prices: Self.prices,
+            configuration: configuration)
+        let run = Task { try await stopping.run() }
+        while api.uploads == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        stopping.requestStop()
+        // Returns: the hour-long upload was cancelled at the deadline, not awaited.
+        _ = try await run.value
+        #expect(api.created == 0)
+        #expect(try store.batches(job: "b", unfinished: true).map(\.state) == [.uploading])
+        api.uploadDelay = nil
+        let summary = try await worker(home, store, api: api).run()
+        #expect(summary.succeeded == 3)
+        #expect(api.uploads == 2 && api.created == 1)
+        #expect(try lines(home, "results.jsonl").count == 3)
     }
 
     @Test func cachedAnswersNeverGoIntoABatch() async throws {

@@ -189,7 +189,7 @@ public final class Worker: Sendable {
                 stopDeadline = deadline
                 if inFlight.load(ordering: .acquiring) == 0 && pending.withLock({ $0.isEmpty }) {
                     // The batch loop's last step may still hand requests over.
-                    if try await endBatchLoop(batches) { continue }
+                    if try await endBatchLoop(batches, deadline: deadline) { continue }
                     break
                 }
                 if Self.now() >= deadline {
@@ -300,10 +300,26 @@ public final class Worker: Sendable {
 
     /// Stops the batch loop and waits for it. True if it then left requests to
     /// finish (sent online), so the caller keeps going until they are done.
-    private func endBatchLoop(_ batches: Task<Void, any Error>?) async throws -> Bool {
+    ///
+    /// With a `deadline` (a stop was asked for), a step still running then (a
+    /// large upload, a slow download) is cancelled: every step resumes from what
+    /// was recorded, an upload is made again, an interrupted create looked for.
+    private func endBatchLoop(_ batches: Task<Void, any Error>?, deadline: Int64? = nil) async throws -> Bool {
         guard let batches, !batchJoined.load(ordering: .acquiring) else { return false }
         batchStop.store(true, ordering: .releasing)
-        try await batches.value
+        if let deadline {
+            while !batchLoopEnded.load(ordering: .acquiring) && Self.now() < deadline {
+                await wake.wait(milliseconds: 50)
+            }
+            if !batchLoopEnded.load(ordering: .acquiring) { batches.cancel() }
+            do {
+                try await batches.value
+            } catch is CancellationError {
+                // Stopped as asked.
+            }
+        } else {
+            try await batches.value
+        }
         batchJoined.store(true, ordering: .releasing)
         return inFlight.load(ordering: .acquiring) > 0 || !pending.withLock { $0.isEmpty }
     }
