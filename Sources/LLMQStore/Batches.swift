@@ -93,12 +93,18 @@ public struct NewBatch: Sendable {
     public var bytes: Int64
     /// The store ids of the requests in the file, claimed by the caller.
     public var requestIDs: [Int64]
+    /// Requests identical to one in the file (the same cache key), claimed by the
+    /// caller: they wait in the batch without a line of their own, go back to the
+    /// queue when it is collected, and are answered from the cache then.
+    public var followerIDs: [Int64]
     public var pollIntervalMilliseconds: Int64
 
     public init(
         job: String, llmqID: String, provider: Provider, model: String, keyIndex: Int, localFile: String,
-        fileSHA256: String, bytes: Int64, requestIDs: [Int64], pollIntervalMilliseconds: Int64
+        fileSHA256: String, bytes: Int64, requestIDs: [Int64], followerIDs: [Int64] = [],
+        pollIntervalMilliseconds: Int64
     ) {
+        self.followerIDs = followerIDs
         self.job = job
         self.llmqID = llmqID
         self.provider = provider

@@ -38,6 +38,37 @@ import Testing
         #expect(try llmq.read("jobs/simple/results.jsonl").split(separator: "\n").count == 6)
     }
 
+    @Test func identicalRequestsInFlightTogetherArePaidForOnce() async throws {
+        let llmq = try LLMQBinary()
+        defer { llmq.cleanUp() }
+        // Slow answers, so the copies are all claimed while the first is in flight.
+        let mock = try CallCommandTests.startMock(["--latency", "300ms"])
+        defer { mock.process.terminate() }
+        var lines = ""
+        for index in 1...12 {
+            let prompt = index % 3 == 0 ? "distinct \(index)" : "the same question"
+            lines += #"{"custom_id":"r\#(index)","model":"gpt-4o-mini","prompt":"\#(prompt)"}"# + "\n"
+        }
+        try llmq.write("p.jsonl", lines)
+        #expect(try llmq.run(["submit", "p.jsonl"]).status == 0)
+        let environment = ["OPENAI_BASE_URL": mock.url + "/v1", "OPENAI_API_KEY": "sk-test"]
+        let work = try llmq.run(["work", "--concurrency", "16"], environment: environment)
+        #expect(work.status == 0, "\(work.stderr)")
+        // 4 distinct prompts and 1 repeated 8 times: 5 requests reach the provider.
+        let stats = try await BatchModeTests.stats(mock.url)
+        #expect(stats["total_requests"]?.intValue == 5)
+        let results = try llmq.read("jobs/p/results.jsonl").split(separator: "\n").map {
+            try JSONParser.parse(String($0))
+        }
+        #expect(results.count == 12 && results.allSatisfy { $0["status"] == .string("ok") })
+        let same = results.filter { ($0["custom_id"]?.stringValue).map { Int($0.dropFirst())! % 3 != 0 } ?? false }
+        #expect(Set(same.map { $0["text"] }).count == 1)
+        let ledger = try llmq.read("jobs/p/ledger.jsonl").split(separator: "\n").map {
+            try JSONParser.parse(String($0))
+        }
+        #expect(ledger.filter { $0["mode"] == .string("cache") && $0["cost_usd"] == .number(0) }.count == 7)
+    }
+
     @Test func requestsThatFailForGoodAreReportedAndExitThree() throws {
         let llmq = try LLMQBinary()
         defer { llmq.cleanUp() }

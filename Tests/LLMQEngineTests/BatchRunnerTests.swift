@@ -368,6 +368,65 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         #expect(try lines(home, "results.jsonl").count == 3)
     }
 
+    @Test func identicalRequestsArePaidForOnce() async throws {
+        let home = QueueHome(url: FileManager.default.temporaryDirectory.appendingPathComponent("llmq-batch-\(UUID())"))
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let store = try SQLiteQueueStore(home: home)
+        // q1, q3 and q4 are the same request under three ids.
+        let prompts = ["same", "other", "same", "same"]
+        try store.submit(job: "b", options: SubmitOptions(source: "t")) { session in
+            _ = try session.add(
+                prompts.enumerated().map { index, prompt in
+                    NewRequest(
+                        try RequestParser().parse(
+                            line: #"{"custom_id":"q\#(index + 1)","model":"gpt-4o-mini","prompt":"\#(prompt)"}"#,
+                            number: index + 1
+                        ).get(), line: index + 1)
+                })
+        }
+        #expect(try store.setMode(job: "b", mode: .batch))
+        let cache = try SQLiteResponseCache(url: home.url.appendingPathComponent("cache.sqlite"))
+        let api = FakeBatchAPI()
+        let summary = try await worker(home, store, api: api, cache: cache).run()
+        #expect(summary.succeeded == 4)
+        #expect(summary.cached == 2)
+        #expect(api.created == 1)
+        #expect(api.batches.values.first?.lines.count == 2, "one line per distinct request")
+        let results = try lines(home, "results.jsonl")
+        #expect(Set(results.map { $0["custom_id"] }).count == 4)
+        #expect(results.allSatisfy { $0["status"] == .string("ok") })
+        #expect(Set(results.filter { $0["text"] == .string("emas") }.map { $0["custom_id"] }).count == 3)
+        let ledger = try lines(home, "ledger.jsonl")
+        #expect(ledger.filter { $0["mode"] == .string("batch") }.count == 2)
+        #expect(ledger.filter { $0["mode"] == .string("cache") && $0["cost_usd"] == .number(0) }.count == 2)
+        #expect(results.allSatisfy { $0["attempts"] == .int(1) })
+    }
+
+    @Test func withoutTheCacheIdenticalRequestsEachGetALine() async throws {
+        let home = QueueHome(url: FileManager.default.temporaryDirectory.appendingPathComponent("llmq-batch-\(UUID())"))
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let store = try SQLiteQueueStore(home: home)
+        try store.submit(job: "b", options: SubmitOptions(source: "t")) { session in
+            _ = try session.add(
+                (1...2).map {
+                    NewRequest(
+                        try RequestParser().parse(
+                            line: #"{"custom_id":"q\#($0)","model":"gpt-4o-mini","prompt":"same"}"#, number: $0
+                        ).get(), line: $0)
+                })
+        }
+        #expect(try store.setMode(job: "b", mode: .batch))
+        let api = FakeBatchAPI()
+        var configuration = worker(home, store, api: api).configuration
+        configuration.useCache = false
+        let summary = try await Worker(
+            store: store, runner: worker(home, store, api: api).runner, home: home, prices: Self.prices,
+            configuration: configuration
+        ).run()
+        #expect(summary.succeeded == 2 && summary.cached == 0)
+        #expect(api.batches.values.first?.lines.count == 2, "sampled twice, as asked")
+    }
+
     @Test func cachedAnswersNeverGoIntoABatch() async throws {
         let (home, store) = try queue(4)
         defer { try? FileManager.default.removeItem(at: home.url) }

@@ -246,6 +246,10 @@ final class BatchRunner: Sendable {
         private let hasher = SHA256.Hasher()
         private var pending: [UInt8] = []
         private var members: [Int64] = []
+        /// With the cache on: the cache keys of the file's requests, and requests
+        /// identical to one of them, which get no line (see `NewBatch.followerIDs`).
+        private var keys: Set<CacheKey> = []
+        private var followers: [Int64] = []
         private var bytes = 0
         private var keyCount = 1
 
@@ -260,6 +264,12 @@ final class BatchRunner: Sendable {
         /// Adds a request's line (throws the provider's refusal of it).
         func add(_ request: ClaimedRequest, keyCount: Int) throws {
             self.keyCount = keyCount
+            // Never paid for twice: an identical request already in this file waits
+            // for its answer, which the cache then gives it.
+            if runner.configuration.useCache && keys.contains(request.cacheKey) {
+                followers.append(request.id)
+                return
+            }
             let canonical = try JSONParser.parse(request.request)
             var line = try api.inputLine(
                 customID: BatchRunner.batchCustomID(request.id, llmqID: llmqID), canonical: canonical, route: route)
@@ -280,6 +290,7 @@ final class BatchRunner: Sendable {
             pending += line
             bytes += line.count
             members.append(request.id)
+            if runner.configuration.useCache { keys.insert(request.cacheKey) }
             if pending.count >= 1 << 20 { try drain() }
         }
 
@@ -295,11 +306,13 @@ final class BatchRunner: Sendable {
             try drain()
             try writer.commit()
             try runner.record(
-                file: url, sha256: SHA256.hex(hasher.finish()), bytes: bytes, members: members, llmqID: llmqID,
-                job: job, route: route, keyCount: keyCount ?? self.keyCount)
+                file: url, sha256: SHA256.hex(hasher.finish()), bytes: bytes, members: members, followers: followers,
+                llmqID: llmqID, job: job, route: route, keyCount: keyCount ?? self.keyCount)
             self.writer = nil
             self.url = nil
             members.removeAll(keepingCapacity: true)
+            followers.removeAll(keepingCapacity: true)
+            keys.removeAll(keepingCapacity: true)
             bytes = 0
             llmqID = BatchRunner.newLLMQID()
         }
@@ -308,8 +321,8 @@ final class BatchRunner: Sendable {
     /// Records a written batch file as a batch and moves its requests into it; if
     /// any request was lost meanwhile, nothing is recorded and the file is removed.
     private func record(
-        file: URL, sha256: String, bytes: Int, members: [Int64], llmqID: String, job: String, route: Route,
-        keyCount: Int
+        file: URL, sha256: String, bytes: Int, members: [Int64], followers: [Int64], llmqID: String, job: String,
+        route: Route, keyCount: Int
     ) throws {
         let keyIndex = nextKey.withLock { keys in
             defer { keys[route.provider, default: 0] += 1 }
@@ -320,13 +333,14 @@ final class BatchRunner: Sendable {
                 NewBatch(
                     job: job, llmqID: llmqID, provider: route.provider, model: route.model, keyIndex: keyIndex,
                     localFile: file.path, fileSHA256: sha256, bytes: Int64(bytes), requestIDs: members,
-                    pollIntervalMilliseconds: configuration.pollMilliseconds),
+                    followerIDs: followers, pollIntervalMilliseconds: configuration.pollMilliseconds),
                 owner: owner)
         } catch let lost as BatchLeaseLost {
             try? FileManager.default.removeItem(at: file)
             _ = try store.finish(
-                members.map { Completion(id: $0, outcome: .retry(notBefore: 0, refundAttempt: true, error: nil)) },
-                owner: owner)
+                (members + followers).map {
+                    Completion(id: $0, outcome: .retry(notBefore: 0, refundAttempt: true, error: nil))
+                }, owner: owner)
             throw lost
         }
     }
@@ -509,6 +523,7 @@ final class BatchRunner: Sendable {
         var requests = try store.batchedRequests(batch: batch.id)
         requests.sort { $0.id < $1.id }
         var taken = [Bool](repeating: false, count: requests.count)
+        var answered: Set<CacheKey> = []
         func take(_ id: Int64) -> BatchedRequest? {
             var low = 0
             var high = requests.count
@@ -546,6 +561,7 @@ final class BatchRunner: Sendable {
                             customID: request.customID, route: route, canonical: [], cacheKey: request.cacheKey,
                             metadata: nil, estimatedInputTokens: 0, maxTokens: nil), answer: answer, costUSD: cost)
                 }
+                if configuration.useCache { answered.insert(request.cacheKey) }
                 let (outcome, figures) = Outcomes.answered(
                     answer, model: request.model, costUSD: cost, cached: false, savedUSD: nil, latencyMilliseconds: nil,
                     attempt: request.attempt, raw: configuration.raw, batchID: remoteID)
@@ -573,6 +589,13 @@ final class BatchRunner: Sendable {
                 written = Worker.add(written, summary)
                 summary = Worker.Summary()
             }
+        }
+        // Requests that waited for an identical one's answer (no line of their own)
+        // go back to the queue, their attempt refunded: the cache answers them next.
+        for (index, request) in requests.enumerated() where !taken[index] && answered.contains(request.cacheKey) {
+            taken[index] = true
+            completions.append(
+                Completion(id: request.id, outcome: .retry(notBefore: 0, refundAttempt: true, error: nil)))
         }
         // A batch the provider failed (or refused) as a whole has no results: its
         // requests fail with the provider's reason (sent again, they would fail the

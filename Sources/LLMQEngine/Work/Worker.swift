@@ -279,7 +279,12 @@ public final class Worker: Sendable {
             let request = SubmittedRequest(
                 customID: claimed.customID, route: route, canonical: claimed.request, cacheKey: claimed.cacheKey,
                 metadata: nil, estimatedInputTokens: 0, maxTokens: nil)
-            let result = try await runner.run(request, useCache: configuration.useCache)
+            // With the cache on, identical requests in flight are sent once: the
+            // others wait their turn and find the answer in the cache.
+            let result =
+                configuration.useCache
+                ? try await sameRequests.run(claimed.cacheKey) { try await runner.run(request, useCache: true) }
+                : try await runner.run(request, useCache: false)
             return Outcomes.answered(
                 result.answer, model: claimed.model, costUSD: result.costUSD, cached: result.cached,
                 savedUSD: result.savedUSD, latencyMilliseconds: result.latencyMilliseconds, attempt: claimed.attempt,
@@ -293,6 +298,7 @@ public final class Worker: Sendable {
     }
 
     private let notes = Mutex<Set<String>>([])
+    private let sameRequests = KeyedTurns()
 
     func noteOnce(_ text: String) {
         if notes.withLock({ $0.insert(text).inserted }) { configuration.onNote?(text) }

@@ -43,13 +43,14 @@ extension SQLiteQueueStore {
                     WHERE id = ? AND state = 'running' AND lease_owner = ?
                     """)
             var moved = 0
-            for requestID in batch.requestIDs {
+            for requestID in batch.requestIDs + batch.followerIDs {
                 try move.execute(arguments: [BatchRecord.requestOwner(id), id, now, requestID, owner])
                 moved += db.changesCount
             }
             // Rolls the whole transaction back: a request another worker holds now
             // must not be sent twice.
-            if moved != batch.requestIDs.count { throw BatchLeaseLost(missing: batch.requestIDs.count - moved) }
+            let expected = batch.requestIDs.count + batch.followerIDs.count
+            if moved != expected { throw BatchLeaseLost(missing: expected - moved) }
             return try fetchBatch(db, id: id)!
         }
     }
