@@ -19,7 +19,7 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
 
     let provider = Provider.openai
     let maxRequests: Int
-    let maxBytes = 1 << 30
+    let maxBytes: Int
     var pollsToEnd = 1
     /// Store ids of requests answered with an error.
     var failing: Set<Int64> = []
@@ -46,7 +46,10 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
     private(set) var created = 0
     private(set) var uploads = 0
 
-    init(maxRequests: Int = 50_000) { self.maxRequests = maxRequests }
+    init(maxRequests: Int = 50_000, maxBytes: Int = 1 << 30) {
+        self.maxRequests = maxRequests
+        self.maxBytes = maxBytes
+    }
 
     func inputLine(customID: String, canonical: JSONValue, route: Route) throws(ProviderFailure) -> [UInt8] {
         let prompt = canonical["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
@@ -239,6 +242,23 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
             #expect(FileManager.default.fileExists(atPath: batch.localFile))
             #expect(batch.localFile.hasPrefix(home.jobFolder("b").appendingPathComponent("batches").path))
         }
+    }
+
+    @Test func batchFilesStayWithinTheProvidersByteLimit() async throws {
+        let (home, store) = try queue(25)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        // A few lines fit in 230 bytes.
+        let api = FakeBatchAPI(maxBytes: 230)
+        let summary = try await worker(home, store, api: api).run()
+        #expect(summary.succeeded == 25)
+        let batches = try store.batches(job: "b", unfinished: false)
+        #expect(batches.count == api.created)
+        #expect(batches.count >= 7, "25 lines of over 50 bytes")
+        for batch in batches {
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: batch.localFile)[.size] as? Int)
+            #expect(size <= 230 && Int64(size) == batch.bytes)
+        }
+        #expect(batches.map(\.requestCount).reduce(0, +) == 25)
     }
 
     @Test func aCreateWhoseAnswerWasLostIsFoundNotMadeTwice() async throws {
