@@ -124,19 +124,18 @@ public struct OpenAIBatchAPI: ProviderBatchAPI {
     }
 
     public func get(_ batch: RemoteBatch, key: String) async throws -> RemoteBatch {
-        try Self.batch(
-            try await http.json(
-                HTTPRequest(
-                    method: .get, url: adapter.baseURL + "/batches/" + BatchSupport.escaped(batch.id),
-                    headers: headers(key))))
+        try Self.batch(try await batchObject(batch.id, cancel: false, key: key))
     }
 
     public func cancel(_ batch: RemoteBatch, key: String) async throws -> RemoteBatch {
-        try Self.batch(
-            try await http.json(
-                HTTPRequest(
-                    method: .post, url: adapter.baseURL + "/batches/" + BatchSupport.escaped(batch.id) + "/cancel",
-                    headers: headers(key))))
+        try Self.batch(try await batchObject(batch.id, cancel: true, key: key))
+    }
+
+    /// `GET /batches/{id}`, or `POST /batches/{id}/cancel`: the batch object as sent
+    /// (Together's has its own fields at the same paths).
+    func batchObject(_ id: String, cancel: Bool, key: String) async throws -> JSONValue {
+        let url = adapter.baseURL + "/batches/" + BatchSupport.escaped(id) + (cancel ? "/cancel" : "")
+        return try await http.json(HTTPRequest(method: cancel ? .post : .get, url: url, headers: headers(key)))
     }
 
     /// The output file, then the error file (`GET /files/{id}/content`), in one file.

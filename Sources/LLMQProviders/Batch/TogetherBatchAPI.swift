@@ -157,20 +157,14 @@ public struct TogetherBatchAPI: ProviderBatchAPI {
         return found
     }
 
+    /// The bare job (`GET /batches/{id}`).
     public func get(_ batch: RemoteBatch, key: String) async throws -> RemoteBatch {
-        try Self.batch(
-            try await http.json(
-                HTTPRequest(
-                    method: .get, url: adapter.baseURL + "/batches/" + BatchSupport.escaped(batch.id),
-                    headers: headers(key))))
+        try Self.batch(try await openAI.batchObject(batch.id, cancel: false, key: key))
     }
 
+    /// The bare job (`POST /batches/{id}/cancel`): `CANCELING`, then `CANCELLED`.
     public func cancel(_ batch: RemoteBatch, key: String) async throws -> RemoteBatch {
-        try Self.batch(
-            try await http.json(
-                HTTPRequest(
-                    method: .post, url: adapter.baseURL + "/batches/" + BatchSupport.escaped(batch.id) + "/cancel",
-                    headers: headers(key))))
+        try Self.batch(try await openAI.batchObject(batch.id, cancel: true, key: key))
     }
 
     /// The output file, then the error file (`GET /files/{id}/content`), in one file.

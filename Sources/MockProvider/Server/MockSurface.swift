@@ -164,3 +164,26 @@ struct MockResponse {
     var headers: [(name: String, value: String)]
     var body: Body
 }
+
+/// A surface beside a provider's online surface (its batch API, another path to
+/// it): 429s, injected faults and stream errors are answered as the online surface
+/// answers them. (Batch endpoints make no provider calls, so theirs are never asked
+/// for; calls through another path carry the online surface itself.)
+protocol MockSurfaceBesideOnline: MockSurface {
+    associatedtype Online: MockSurface
+    var online: Online { get }
+}
+
+extension MockSurfaceBesideOnline {
+    func rateLimited(_ rejection: MockRejection, call: MockCall, context: inout MockRequestContext) -> MockResponse {
+        online.rateLimited(rejection, call: call, context: &context)
+    }
+
+    func serverFault(_ fault: MockFault, call: MockCall, context: inout MockRequestContext) -> MockResponse {
+        online.serverFault(fault, call: call, context: &context)
+    }
+
+    func streamErrorFrame(context: inout MockRequestContext) -> [UInt8] {
+        online.streamErrorFrame(context: &context)
+    }
+}

@@ -22,7 +22,7 @@ import NIOHTTP1
 /// Times are RFC 3339 with microseconds. The messages of the 400s and 404s, the
 /// results' content type (`application/binary`) and the list's pagination are
 /// **(unverified)**.
-final class AnthropicBatchSurface: MockSurface {
+final class AnthropicBatchSurface: MockSurfaceBesideOnline {
     static let create = 0
     static let list = 1
     static let get = 2
@@ -396,18 +396,5 @@ final class AnthropicBatchSurface: MockSurface {
         online.error(
             AnthropicError(status: .notFound, type: "not_found_error", message: "Message Batch \(id) not found."),
             context: &context)
-    }
-
-    // Batch endpoints make no provider calls, so these are never asked for.
-    func rateLimited(_ rejection: MockRejection, call: MockCall, context: inout MockRequestContext) -> MockResponse {
-        online.rateLimited(rejection, call: call, context: &context)
-    }
-
-    func serverFault(_ fault: MockFault, call: MockCall, context: inout MockRequestContext) -> MockResponse {
-        online.serverFault(fault, call: call, context: &context)
-    }
-
-    func streamErrorFrame(context: inout MockRequestContext) -> [UInt8] {
-        online.streamErrorFrame(context: &context)
     }
 }

@@ -30,7 +30,7 @@ import NIOHTTP1
 /// advises. The `@type` string, the omitted zero `batchStats` fields, the Status codes
 /// of per-request errors, cancel being immediate, and the error messages are
 /// **(unverified)**.
-final class GeminiBatchSurface: MockSurface {
+final class GeminiBatchSurface: MockSurfaceBesideOnline {
     static let create = 0
     static let listBatches = 1
     static let getBatch = 2
@@ -718,18 +718,6 @@ final class GeminiBatchSurface: MockSurface {
             body: .full(body.bytes))
     }
 
-    // Batch endpoints make no provider calls, so these are never asked for.
-    func rateLimited(_ rejection: MockRejection, call: MockCall, context: inout MockRequestContext) -> MockResponse {
-        online.rateLimited(rejection, call: call, context: &context)
-    }
-
-    func serverFault(_ fault: MockFault, call: MockCall, context: inout MockRequestContext) -> MockResponse {
-        online.serverFault(fault, call: call, context: &context)
-    }
-
-    func streamErrorFrame(context: inout MockRequestContext) -> [UInt8] {
-        online.streamErrorFrame(context: &context)
-    }
 }
 
 extension ByteWriter {

@@ -25,7 +25,7 @@ import NIOHTTP1
 ///
 /// Error messages for the validation codes and the 404s follow the real API's style
 /// but are **(unverified)**.
-final class OpenAIBatchSurface: MockSurface {
+final class OpenAIBatchSurface: MockSurfaceBesideOnline {
     static let uploadFile = 0
     static let listFiles = 1
     static let getFile = 2
@@ -772,18 +772,5 @@ final class OpenAIBatchSurface: MockSurface {
         OpenAIError(
             message: "Invalid type for '\(param)': expected \(expected), but got \(value.kindDescription) instead.",
             param: param, code: "invalid_type")
-    }
-
-    // Batch endpoints make no provider calls, so these are never asked for.
-    func rateLimited(_ rejection: MockRejection, call: MockCall, context: inout MockRequestContext) -> MockResponse {
-        online.rateLimited(rejection, call: call, context: &context)
-    }
-
-    func serverFault(_ fault: MockFault, call: MockCall, context: inout MockRequestContext) -> MockResponse {
-        online.serverFault(fault, call: call, context: &context)
-    }
-
-    func streamErrorFrame(context: inout MockRequestContext) -> [UInt8] {
-        online.streamErrorFrame(context: &context)
     }
 }

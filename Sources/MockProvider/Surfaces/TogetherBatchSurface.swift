@@ -41,7 +41,7 @@ import NIOHTTP1
 /// Error wording, the validation rules beyond the documented limits, the output file
 /// names, the error-line code of a 5xx (`batch_server_error`) and the storage's XML
 /// errors are **(unverified)**.
-final class TogetherBatchSurface: MockSurface {
+final class TogetherBatchSurface: MockSurfaceBesideOnline {
     static let uploadFile = 0
     static let putUpload = 1
     static let preprocess = 2
@@ -853,18 +853,5 @@ final class TogetherBatchSurface: MockSurface {
             + "</Error>"
         return MockResponse(
             status: status, headers: [(name: "content-type", value: "application/xml")], body: .full(Array(xml.utf8)))
-    }
-
-    // Batch endpoints make no provider calls, so these are never asked for.
-    func rateLimited(_ rejection: MockRejection, call: MockCall, context: inout MockRequestContext) -> MockResponse {
-        online.rateLimited(rejection, call: call, context: &context)
-    }
-
-    func serverFault(_ fault: MockFault, call: MockCall, context: inout MockRequestContext) -> MockResponse {
-        online.serverFault(fault, call: call, context: &context)
-    }
-
-    func streamErrorFrame(context: inout MockRequestContext) -> [UInt8] {
-        online.streamErrorFrame(context: &context)
     }
 }

@@ -7,7 +7,7 @@ import NIOHTTP1
 /// `TogetherSurface`); a list of batches cannot be told apart that way, so the mock
 /// also serves all of Together under `/together/v1` (`TogetherBatchSurface` has the
 /// files and batches there). Point `TOGETHER_BASE_URL` at `http://HOST:PORT/together/v1`.
-struct TogetherPrefixSurface: MockSurface {
+struct TogetherPrefixSurface: MockSurfaceBesideOnline {
     static let prefix = "/together/v1"
     static let chatCompletions = 0
 
@@ -20,18 +20,5 @@ struct TogetherPrefixSurface: MockSurface {
 
     func prepare(_ request: MockRequest, endpoint: Int, context: inout MockRequestContext) -> MockPreparation {
         online.prepare(request, endpoint: endpoint, context: &context)
-    }
-
-    // Calls carry `online` as their surface, so these are asked of it directly.
-    func rateLimited(_ rejection: MockRejection, call: MockCall, context: inout MockRequestContext) -> MockResponse {
-        online.rateLimited(rejection, call: call, context: &context)
-    }
-
-    func serverFault(_ fault: MockFault, call: MockCall, context: inout MockRequestContext) -> MockResponse {
-        online.serverFault(fault, call: call, context: &context)
-    }
-
-    func streamErrorFrame(context: inout MockRequestContext) -> [UInt8] {
-        online.streamErrorFrame(context: &context)
     }
 }
