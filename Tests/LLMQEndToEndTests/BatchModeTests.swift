@@ -185,7 +185,11 @@ import Testing
         while true {
             let next = planned.isEmpty ? Kill.none : planned.removeFirst()
             let work = ChildProcess(executableURL: LLMQBinary.url)
-            work.arguments = ["work", "--poll-interval", "0.05", "--max-batch-requests", "3", "--quiet"]
+            // A kill during a create is looked for 0.3 s (the fake provider lists a
+            // batch at once) before it is created again.
+            work.arguments = [
+                "work", "--poll-interval", "0.05", "--max-batch-requests", "3", "--create-settle", "0.3", "--quiet",
+            ]
             work.currentDirectoryURL = directory
             var variables = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
             if case .at(let name) = next { variables["LLMQ_CRASH_AT"] = name }

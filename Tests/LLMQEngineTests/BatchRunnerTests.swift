@@ -29,6 +29,12 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
     var alwaysOverloaded = false
     /// How long an upload takes (a large file on a slow link).
     var uploadDelay: Duration?
+    /// How long a create takes to answer, after the provider has made the batch.
+    var createDelay: Duration?
+    /// A batch shows in `find` only this long after it was made (a listing that lags).
+    var findLagMilliseconds: Int64 = 0
+    /// Creates after the first are refused with this (no credit left, say).
+    var refuseLaterCreates: ProviderFailure?
     /// Batches to expire (the next ones that end): only the first half of their
     /// lines are answered.
     var expiring = 0
@@ -69,6 +75,7 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         -> RemoteBatch
     {
         if let refuseCreate { throw refuseCreate }
+        if let refusal = lock.withLock({ created > 0 ? refuseLaterCreates : nil }) { throw refusal }
         let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map {
             let object = try JSONParser.parse(String($0))
             return (object["custom_id"]!.stringValue!, object["prompt"]!.stringValue!)
@@ -83,6 +90,7 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
             return (remote, loseNextCreate)
         }
         if lost { throw TransportError.connectionClosed(status: nil, receivedBytes: 0) }
+        if let createDelay { try await Task.sleep(for: createDelay) }
         return remote
     }
 
@@ -92,7 +100,11 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
     )
         async throws -> RemoteBatch?
     {
-        lock.withLock { batches.values.first { $0.remote.llmqID == llmqID }?.remote }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        return lock.withLock {
+            batches.values.first { $0.remote.llmqID == llmqID && now - $0.remote.createdAt! >= findLagMilliseconds }?
+                .remote
+        }
     }
 
     func get(_ batch: RemoteBatch, key: String) async throws -> RemoteBatch {
@@ -200,7 +212,7 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
 
     func worker(
         _ home: QueueHome, _ store: SQLiteQueueStore, api: FakeBatchAPI, cache: (any ResponseCache)? = nil,
-        maxBatch: Int? = nil, collectChunk: Int = 5_000
+        maxBatch: Int? = nil, collectChunk: Int = 5_000, createSettle: Int64 = 120_000
     ) -> Worker {
         let runner = ProviderRunner(
             transport: CurlTransport(), environment: ["OPENAI_API_KEY": "k"], prices: Self.prices, cache: cache)
@@ -209,6 +221,7 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         configuration.pollMilliseconds = 1
         configuration.maxBatchRequests = maxBatch
         configuration.batchCollectChunk = collectChunk
+        configuration.ambiguousCreateMilliseconds = createSettle
         return Worker(store: store, runner: runner, home: home, prices: Self.prices, configuration: configuration)
     }
 
@@ -445,6 +458,58 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         ).run()
         #expect(summary.succeeded == 2 && summary.cached == 0)
         #expect(api.batches.values.first?.lines.count == 2, "sampled twice, as asked")
+    }
+
+    @Test func aCreateCutShortByAStopIsLookedForBeforeAnotherIsMade() async throws {
+        let (home, store) = try queue(3)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        // The provider makes the batch, but its answer takes an hour; the stop
+        // cancels the wait. The next run's first look does not see it yet.
+        api.createDelay = .seconds(3_600)
+        api.findLagMilliseconds = 300
+        var configuration = worker(home, store, api: api).configuration
+        configuration.graceMilliseconds = 50
+        let stopping = Worker(
+            store: store, runner: worker(home, store, api: api).runner, home: home, prices: Self.prices,
+            configuration: configuration)
+        let run = Task { try await stopping.run() }
+        while api.created == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        stopping.requestStop()
+        _ = try await run.value
+        #expect(try store.batches(job: "b", unfinished: true).map(\.state) == [.creating])
+        api.createDelay = nil
+        let summary = try await worker(home, store, api: api, createSettle: 2_000).run()
+        #expect(summary.succeeded == 3)
+        #expect(api.created == 1, "found, not made twice")
+    }
+
+    @Test func aRefusedSecondCreateDoesNotFailTheBatchTheFirstMade() async throws {
+        let (home, store) = try queue(3)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        // The first create is made but its answer lost; the listing lags past the
+        // settle time, so a second create is tried, and refused.
+        api.loseNextCreate = true
+        api.findLagMilliseconds = 600
+        api.refuseLaterCreates = ProviderFailure(
+            status: 400, type: "invalid_request_error", message: "Your credit balance is too low")
+        let summary = try await worker(home, store, api: api, createSettle: 100).run()
+        #expect(summary.succeeded == 3, "the batch the first create made was found and collected")
+        #expect(summary.failed == 0)
+        #expect(api.created == 1)
+    }
+
+    @Test func aPlanThatFailsHalfwayPutsWhatItClaimedBackInTheQueue() async throws {
+        let (home, store) = try queue(5)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        // Batch files cannot be written: where their folder goes, there is a file.
+        try FileManager.default.createDirectory(at: home.jobFolder("b"), withIntermediateDirectories: true)
+        try Data().write(to: home.jobFolder("b").appendingPathComponent("batches"))
+        let runner = batchRunner(home, store, api: FakeBatchAPI(), owner: "w", leaseMilliseconds: 60_000)
+        await #expect(throws: (any Error).self) { _ = try await runner.plan() }
+        let status = try #require(try store.job(named: "b"))
+        #expect(status.queued == 5 && status.running == 0, "not held by a plan that failed")
     }
 
     @Test func cachedAnswersNeverGoIntoABatch() async throws {

@@ -161,74 +161,94 @@ final class BatchRunner: Sendable {
         /// that resolving it gave.
         var resolved: [Provider: Result<(api: any ProviderBatchAPI, keys: [String])?, any Error>] = [:]
         var planned = 0
-        while planned < configuration.planLimit {
-            let claimed = try store.claimForBatch(
-                limit: min(configuration.planPage, configuration.planLimit - planned), owner: owner,
-                leaseMilliseconds: 600_000, jobs: jobs.map(\.name))
-            if claimed.isEmpty { break }
-            planned += claimed.count
-            var completions: [Completion] = []
-            func finish(_ request: ClaimedRequest, _ result: (RequestOutcome, Worker.Summary)) {
-                completions.append(Completion(id: request.id, outcome: result.0))
-                summary = Worker.add(summary, result.1)
-            }
-            for request in claimed {
-                guard let route = ModelRouter.route(request.model) else {
-                    finish(
-                        request,
-                        Outcomes.failed(
-                            ProviderFailure(
-                                status: nil, type: "routing", message: "no provider serves \(request.model)")))
-                    continue
+        // What this plan claimed and did not hand to the online path: if planning
+        // fails halfway, these go back to the queue (those already finished or moved
+        // into a recorded batch are no longer ours, and are left alone).
+        var held: [Int64] = []
+        var online: Set<Int64> = []
+        do {
+            try planPages()
+        } catch {
+            _ = try? store.finish(
+                held.filter { !online.contains($0) }.map {
+                    Completion(id: $0, outcome: .retry(notBefore: 0, refundAttempt: true, error: nil))
+                }, owner: owner)
+            throw error
+        }
+        return summary
+
+        func planPages() throws {
+            while planned < configuration.planLimit {
+                let claimed = try store.claimForBatch(
+                    limit: min(configuration.planPage, configuration.planLimit - planned), owner: owner,
+                    leaseMilliseconds: 600_000, jobs: jobs.map(\.name))
+                if claimed.isEmpty { break }
+                planned += claimed.count
+                held += claimed.map(\.id)
+                var completions: [Completion] = []
+                func finish(_ request: ClaimedRequest, _ result: (RequestOutcome, Worker.Summary)) {
+                    completions.append(Completion(id: request.id, outcome: result.0))
+                    summary = Worker.add(summary, result.1)
                 }
-                if request.attempt > configuration.maxAttempts {
-                    // Claims count as attempts; batches that expire do not refund them.
-                    finish(
-                        request,
-                        Outcomes.failed(
-                            ProviderFailure(
-                                status: nil, type: "batch_expired",
-                                message: "not run by \(configuration.maxAttempts) batches in a row (they expired); "
-                                    + "llmq retry \(request.job) tries again")))
-                    continue
-                }
-                if configuration.useCache,
-                    let hit = try runner.cachedResult(Self.submitted(request, route: route), started: 0)
-                {
-                    finish(
-                        request,
-                        Outcomes.answered(
-                            hit.answer, model: request.model, costUSD: 0, cached: true, savedUSD: hit.savedUSD,
-                            latencyMilliseconds: nil, attempt: request.attempt, raw: configuration.raw))
-                    continue
-                }
-                if resolved[route.provider] == nil {
-                    resolved[route.provider] = Result { try apis(route.provider) }
-                }
-                switch resolved[route.provider]! {
-                case .failure(let error):
-                    // A missing key, say: the request fails with the reason, as online.
-                    finish(request, Outcomes.failed(ProviderRunner.providerFailure(error)))
-                case .success(nil):
-                    sendOnline(
-                        request, "\(request.model) has no batch API at its provider: job \(request.job) sends it online"
-                    )
-                case .success(let (api, keys)?):
-                    let group = "\(request.job)\u{0}\(route.provider.rawValue)\u{0}\(request.model)"
-                    let file = try files[group] ?? BatchFile(job: request.job, route: route, api: api, runner: self)
-                    files[group] = file
-                    do {
-                        try file.add(request, keyCount: keys.count)
-                    } catch let failure as ProviderFailure {
-                        // What the provider cannot express (as the online adapter would say).
-                        finish(request, Outcomes.failed(failure))
+                for request in claimed {
+                    guard let route = ModelRouter.route(request.model) else {
+                        finish(
+                            request,
+                            Outcomes.failed(
+                                ProviderFailure(
+                                    status: nil, type: "routing", message: "no provider serves \(request.model)")))
+                        continue
+                    }
+                    if configuration.useCache,
+                        let hit = try runner.cachedResult(Self.submitted(request, route: route), started: 0)
+                    {
+                        finish(
+                            request,
+                            Outcomes.answered(
+                                hit.answer, model: request.model, costUSD: 0, cached: true, savedUSD: hit.savedUSD,
+                                latencyMilliseconds: nil, attempt: request.attempt, raw: configuration.raw))
+                        continue
+                    }
+                    if request.attempt > configuration.maxAttempts {
+                        // Claims count as attempts; batches that expire do not refund them.
+                        finish(
+                            request,
+                            Outcomes.failed(
+                                ProviderFailure(
+                                    status: nil, type: "batch_expired",
+                                    message: "not run by \(configuration.maxAttempts) batches in a row (they expired); "
+                                        + "llmq retry \(request.job) tries again")))
+                        continue
+                    }
+                    if resolved[route.provider] == nil {
+                        resolved[route.provider] = Result { try apis(route.provider) }
+                    }
+                    switch resolved[route.provider]! {
+                    case .failure(let error):
+                        // A missing key, say: the request fails with the reason, as online.
+                        finish(request, Outcomes.failed(ProviderRunner.providerFailure(error)))
+                    case .success(nil):
+                        online.insert(request.id)
+                        sendOnline(
+                            request,
+                            "\(request.model) has no batch API at its provider: job \(request.job) sends it online"
+                        )
+                    case .success(let (api, keys)?):
+                        let group = "\(request.job)\u{0}\(route.provider.rawValue)\u{0}\(request.model)"
+                        let file = try files[group] ?? BatchFile(job: request.job, route: route, api: api, runner: self)
+                        files[group] = file
+                        do {
+                            try file.add(request, keyCount: keys.count)
+                        } catch let failure as ProviderFailure {
+                            // What the provider cannot express (as the online adapter would say).
+                            finish(request, Outcomes.failed(failure))
+                        }
                     }
                 }
+                if !completions.isEmpty { _ = try store.finish(completions, owner: owner) }
             }
-            if !completions.isEmpty { _ = try store.finish(completions, owner: owner) }
+            for file in files.values { try file.close(keyCount: nil) }
         }
-        for file in files.values { try file.close(keyCount: nil) }
-        return summary
     }
 
     /// A batch file being written for one (job, provider, model): lines are appended
@@ -266,7 +286,7 @@ final class BatchRunner: Sendable {
             self.keyCount = keyCount
             // Never paid for twice: an identical request already in this file waits
             // for its answer, which the cache then gives it.
-            if runner.configuration.useCache && keys.contains(request.cacheKey) {
+            if runner.sharesAnswers && keys.contains(request.cacheKey) {
                 followers.append(request.id)
                 return
             }
@@ -290,7 +310,7 @@ final class BatchRunner: Sendable {
             pending += line
             bytes += line.count
             members.append(request.id)
-            if runner.configuration.useCache { keys.insert(request.cacheKey) }
+            if runner.sharesAnswers { keys.insert(request.cacheKey) }
             if pending.count >= 1 << 20 { try drain() }
         }
 
@@ -344,6 +364,10 @@ final class BatchRunner: Sendable {
             throw lost
         }
     }
+
+    /// Whether identical requests share one answer: with the cache on (and there is
+    /// one), a copy waits for the first instead of being sent.
+    var sharesAnswers: Bool { configuration.useCache && runner.cache != nil }
 
     /// llmq's id for a new batch: `llmq-` and 18 random hex digits.
     static func newLLMQID() -> String {
@@ -423,18 +447,22 @@ final class BatchRunner: Sendable {
                     excluding: Set(try store.batches(job: nil, unfinished: false).compactMap(\.remoteID)), key: key)
                 {
                     try await created(&batch, found)
-                } else if batch.error != nil,
-                    Self.now() - (batch.intentAt ?? 0) < configuration.ambiguousCreateMilliseconds
-                {
-                    // The last create failed without a clear answer: the provider may
-                    // still be taking it in. Look again before creating another.
+                } else if Self.now() - (batch.intentAt ?? 0) < configuration.ambiguousCreateMilliseconds {
+                    // The last create ended without a clear answer (an error, a crash,
+                    // a stop, a worker whose lease ran out): the provider may still be
+                    // taking it in. Look again before creating another.
                     batch.nextPollAt = Self.now() + min(15_000, configuration.ambiguousCreateMilliseconds / 4)
                     try save(batch)
                     return
                 } else {
                     batch.intentAt = Self.now()
                     try save(batch)
-                    try await created(&batch, try await create(api, batch, file: file, route: route, key: key))
+                    // Not final even if refused: the earlier create may have made the
+                    // batch, and a refusal now (no credit left, say) must not fail
+                    // the requests of a batch that runs. The error is recorded and the
+                    // batch looked for again.
+                    try await created(
+                        &batch, try await create(api, batch, file: file, route: route, key: key, refusalIsFinal: false))
                 }
             case .created:
                 guard Self.now() >= batch.nextPollAt else { return }
@@ -471,13 +499,15 @@ final class BatchRunner: Sendable {
         }
     }
 
-    private func create(_ api: any ProviderBatchAPI, _ batch: BatchRecord, file: URL, route: Route, key: String)
-        async throws -> RemoteBatch
-    {
-        let remote = try await refusing {
+    private func create(
+        _ api: any ProviderBatchAPI, _ batch: BatchRecord, file: URL, route: Route, key: String,
+        refusalIsFinal: Bool = true
+    ) async throws -> RemoteBatch {
+        let call = {
             try await api.create(
                 file: file, inputFileID: batch.inputFileID, llmqID: batch.llmqID, route: route, key: key)
         }
+        let remote = refusalIsFinal ? try await refusing(call) : try await call()
         CrashPoint.reached("created")
         return remote
     }
@@ -523,7 +553,10 @@ final class BatchRunner: Sendable {
         var requests = try store.batchedRequests(batch: batch.id)
         requests.sort { $0.id < $1.id }
         var taken = [Bool](repeating: false, count: requests.count)
+        // Answers and failures for good, by key, for the requests that waited on an
+        // identical one (`NewBatch.followerIDs`).
         var answered: Set<CacheKey> = []
+        var refused: [CacheKey: ProviderFailure] = [:]
         func take(_ id: Int64) -> BatchedRequest? {
             var low = 0
             var high = requests.count
@@ -561,7 +594,7 @@ final class BatchRunner: Sendable {
                             customID: request.customID, route: route, canonical: [], cacheKey: request.cacheKey,
                             metadata: nil, estimatedInputTokens: 0, maxTokens: nil), answer: answer, costUSD: cost)
                 }
-                if configuration.useCache { answered.insert(request.cacheKey) }
+                if sharesAnswers { answered.insert(request.cacheKey) }
                 let (outcome, figures) = Outcomes.answered(
                     answer, model: request.model, costUSD: cost, cached: false, savedUSD: nil, latencyMilliseconds: nil,
                     attempt: request.attempt, raw: configuration.raw, batchID: remoteID)
@@ -573,6 +606,7 @@ final class BatchRunner: Sendable {
                 // batch, or online with the fallback, like a request not run.
                 break
             case .failure(let failure):
+                if sharesAnswers { refused[request.cacheKey] = failure }
                 let (outcome, figures) = Outcomes.failed(failure)
                 completions.append(Completion(id: id, outcome: outcome))
                 summary = Worker.add(summary, figures)
@@ -590,12 +624,20 @@ final class BatchRunner: Sendable {
                 summary = Worker.Summary()
             }
         }
-        // Requests that waited for an identical one's answer (no line of their own)
-        // go back to the queue, their attempt refunded: the cache answers them next.
-        for (index, request) in requests.enumerated() where !taken[index] && answered.contains(request.cacheKey) {
-            taken[index] = true
-            completions.append(
-                Completion(id: request.id, outcome: .retry(notBefore: 0, refundAttempt: true, error: nil)))
+        // Requests that waited for an identical one (no line of their own): answered,
+        // they go back to the queue with their attempt refunded, and the cache answers
+        // them next; failed for good, they fail the same way.
+        for (index, request) in requests.enumerated() where !taken[index] {
+            if answered.contains(request.cacheKey) {
+                taken[index] = true
+                completions.append(
+                    Completion(id: request.id, outcome: .retry(notBefore: 0, refundAttempt: true, error: nil)))
+            } else if let failure = refused[request.cacheKey] {
+                taken[index] = true
+                let (outcome, figures) = Outcomes.failed(failure)
+                completions.append(Completion(id: request.id, outcome: outcome))
+                summary = Worker.add(summary, figures)
+            }
         }
         // A batch the provider failed (or refused) as a whole has no results: its
         // requests fail with the provider's reason (sent again, they would fail the
@@ -608,6 +650,7 @@ final class BatchRunner: Sendable {
                 summary = Worker.add(summary, figures)
             }
         }
+        Self.removeCreateBodies(of: batch)
         CrashPoint.reached("collecting")
         var collected = batch
         if collected.state != .failed { collected.state = .collected }
@@ -621,6 +664,18 @@ final class BatchRunner: Sendable {
         }
         batch = collected
         written = Worker.add(written, summary)
+    }
+
+    /// Removes request bodies written beside the input file for a create (Anthropic's
+    /// inline requests) and left there by a crash or a stop: up to 256 MB each.
+    static func removeCreateBodies(of batch: BatchRecord) {
+        let input = URL(fileURLWithPath: batch.localFile)
+        let prefix = input.lastPathComponent + ".body"
+        let folder = input.deletingLastPathComponent()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        where name.hasPrefix(prefix) {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+        }
     }
 
     /// The ids of a batch input file's lines, in order (`custom_id`, or Gemini's `key`).

@@ -39,6 +39,9 @@ public final class Worker: Sendable {
         public var fallbackOnline = false
         /// Outcomes written per transaction while collecting a batch's results.
         var batchCollectChunk = 5_000
+        /// After a create with no clear answer, how long a batch is looked for at the
+        /// provider before it is created again.
+        public var ambiguousCreateMilliseconds: Int64 = 120_000
         /// Called once per thing the user should know that is not an error (a
         /// batch-mode job's provider has no batch API, so it runs online).
         public var onNote: (@Sendable (String) -> Void)?
@@ -345,6 +348,7 @@ public final class Worker: Sendable {
         settings.maxRequests = configuration.maxBatchRequests
         settings.fallbackOnline = configuration.fallbackOnline
         settings.collectChunk = configuration.batchCollectChunk
+        settings.ambiguousCreateMilliseconds = configuration.ambiguousCreateMilliseconds
         settings.maxAttempts = runner.configuration.retry.maxAttempts
         return BatchRunner(
             store: store, home: home, runner: runner, prices: prices, apis: apis, owner: owner,

@@ -208,10 +208,11 @@ enum BatchSupport {
     }
 
     /// Writes `prefix`, the non-blank lines of `file` joined by commas, and `suffix`
-    /// to `<file>.body` (a JSON array's elements from a JSONL file), streamed, and
-    /// returns where; the caller removes it once sent.
+    /// to `<file>.body-<random>` (a JSON array's elements from a JSONL file),
+    /// streamed, and returns where; the caller removes it once sent. Each call has
+    /// its own file: another worker's send of the same batch may still be reading one.
     static func joinedLines(of file: URL, prefix: String, suffix: String) throws -> URL {
-        let target = file.appendingPathExtension("body")
+        let target = file.appendingPathExtension("body-" + String(UInt64.random(in: 0...UInt64.max), radix: 16))
         let path = target.path
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw BatchFileError(path: path, reason: String(cString: strerror(errno))) }

@@ -82,8 +82,17 @@ public struct TogetherBatchAPI: ProviderBatchAPI {
         }
         // The signed URL is the credential: no Authorization (storage would refuse
         // two). The file is read as it is sent.
-        _ = try await http.send(
-            HTTPRequest(method: .put, url: storageURL(location), upload: HTTPUpload([.file(file.path)])))
+        do {
+            _ = try await http.send(
+                HTTPRequest(method: .put, url: storageURL(location), upload: HTTPUpload([.file(file.path)])))
+        } catch let failure as ProviderFailure {
+            // Storage's answer, not Together's: its 400s include a PUT that timed out
+            // or was cut short. Without a status it is not taken as a refusal of the
+            // file, and the upload is made again.
+            throw ProviderFailure(
+                status: nil, type: "storage",
+                message: "the upload to Together's storage failed (HTTP \(failure.status ?? 0)): \(failure.message)")
+        }
         let processed = try await http.json(
             HTTPRequest(
                 method: .post, url: adapter.baseURL + "/files/" + BatchSupport.escaped(fileID) + "/preprocess",

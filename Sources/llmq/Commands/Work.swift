@@ -41,6 +41,11 @@ extension LLMQ {
         @Option(help: .hidden)
         var maxBatchRequests: Int?
 
+        /// Seconds to look for a batch whose create had no clear answer before
+        /// creating it again (tests shorten it; the fake provider lists at once).
+        @Option(help: .hidden)
+        var createSettle: Double = 120
+
         @Option(help: "Attempts before a request fails (rate-limit snoozes do not count).")
         var maxAttempts = 6
 
@@ -98,6 +103,7 @@ extension LLMQ {
             configuration.follow = follow
             configuration.pollMilliseconds = Int64(pollInterval * 1000)
             configuration.maxBatchRequests = maxBatchRequests
+            configuration.ambiguousCreateMilliseconds = Int64(max(0, createSettle) * 1000)
             configuration.fallbackOnline = fallback == .online
             configuration.batchAPIs = { provider in
                 let endpoint = try runner.endpoint(for: provider)
