@@ -58,11 +58,14 @@ import Testing
 
     @Test(arguments: RateLimitedProvider.all)
     func theFakeProvidersOwn429IsWaitedOutAsTold(_ target: RateLimitedProvider) async throws {
-        // One request every 2.5 s, none saved up: of two sent together, one gets a
-        // 429 (even on a loaded machine, where the two may reach the fake provider
-        // a second apart). A runner that ignores the hint keeps getting 429s: stop it.
+        // One request every 10 s, none saved up: of two sent together, one gets a
+        // 429. At one every 2.5 s, a CI run with the whole suite in parallel on two
+        // cores once had the two reach the fake provider more than 2.5 s apart (no
+        // 429 at all); the retry waits the hint, so the wider window costs ~10 s of a
+        // test that runs beside the others. A runner that ignores the hint keeps
+        // getting 429s: stop it.
         try await withRunner(
-            target, mock: { $0.rateLimit = .init(requestsPerSecond: 0.4, burst: 1) }, burst: 2, giveUpAfter: 10
+            target, mock: { $0.rateLimit = .init(requestsPerSecond: 0.1, burst: 1) }, burst: 2, giveUpAfter: 10
         ) { server, runner, transport in
             let prompts = ["first", "second"]
             let outcome: Result<[RunResult], any Error>
