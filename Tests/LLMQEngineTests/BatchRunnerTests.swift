@@ -377,21 +377,29 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         #expect(status.done == 3 && status.running == 0)
     }
 
-    @Test func aStopCancelsAnUploadStillRunningAtTheDeadlineAndTheNextRunUploadsAgain() async throws {
-        let (home, store) = try queue(3)
-        defer { try? FileManager.default.removeItem(at: home.url) }
-        let api = FakeBatchAPI()
-        api.uploadDelay = .seconds(3_600)
+    /// Runs a worker until `reached`, then stops it with a 50 ms grace period and
+    /// waits for it to end.
+    func runAndStop(
+        _ home: QueueHome, _ store: SQLiteQueueStore, api: FakeBatchAPI, until reached: @escaping () -> Bool
+    ) async throws {
         var configuration = worker(home, store, api: api).configuration
         configuration.graceMilliseconds = 50
         let stopping = Worker(
             store: store, runner: worker(home, store, api: api).runner, home: home, prices: Self.prices,
             configuration: configuration)
         let run = Task { try await stopping.run() }
-        while api.uploads == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        while !reached() { try await Task.sleep(for: .milliseconds(5)) }
         stopping.requestStop()
-        // Returns: the hour-long upload was cancelled at the deadline, not awaited.
         _ = try await run.value
+    }
+
+    @Test func aStopCancelsAnUploadStillRunningAtTheDeadlineAndTheNextRunUploadsAgain() async throws {
+        let (home, store) = try queue(3)
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let api = FakeBatchAPI()
+        api.uploadDelay = .seconds(3_600)
+        // Returns: the hour-long upload is cancelled at the deadline, not awaited.
+        try await runAndStop(home, store, api: api) { api.uploads > 0 }
         #expect(api.created == 0)
         #expect(try store.batches(job: "b", unfinished: true).map(\.state) == [.uploading])
         api.uploadDelay = nil
@@ -468,15 +476,7 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         // cancels the wait. The next run's first look does not see it yet.
         api.createDelay = .seconds(3_600)
         api.findLagMilliseconds = 300
-        var configuration = worker(home, store, api: api).configuration
-        configuration.graceMilliseconds = 50
-        let stopping = Worker(
-            store: store, runner: worker(home, store, api: api).runner, home: home, prices: Self.prices,
-            configuration: configuration)
-        let run = Task { try await stopping.run() }
-        while api.created == 0 { try await Task.sleep(for: .milliseconds(5)) }
-        stopping.requestStop()
-        _ = try await run.value
+        try await runAndStop(home, store, api: api) { api.created > 0 }
         #expect(try store.batches(job: "b", unfinished: true).map(\.state) == [.creating])
         api.createDelay = nil
         let summary = try await worker(home, store, api: api, createSettle: 2_000).run()
