@@ -197,6 +197,11 @@ public protocol QueueStore: Sendable {
     /// `BatchLeaseLost` (recording nothing) if any is no longer `owner`'s.
     func recordBatch(_ batch: NewBatch, owner: String) throws -> BatchRecord
 
+    /// Moves requests leased to `owner` into a batch that is not collected yet, as
+    /// followers (`NewBatch.followerIDs`: identical to one of its requests, with no
+    /// line of their own). Returns the ids moved; the others are still `owner`'s.
+    func joinBatch(_ batch: Int64, followers: [Int64], owner: String) throws -> [Int64]
+
     /// Batches of `job` (nil: every job), oldest first; `unfinished` leaves out
     /// collected and failed ones.
     func batches(job: String?, unfinished: Bool) throws -> [BatchRecord]

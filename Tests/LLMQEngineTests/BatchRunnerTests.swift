@@ -443,6 +443,34 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
         #expect(results.allSatisfy { $0["attempts"] == .int(1) })
     }
 
+    @Test func aCopyOfARequestInAnEarlierBatchOfThePlanJoinsThatBatch() async throws {
+        let home = QueueHome(url: FileManager.default.temporaryDirectory.appendingPathComponent("llmq-batch-\(UUID())"))
+        defer { try? FileManager.default.removeItem(at: home.url) }
+        let store = try SQLiteQueueStore(home: home)
+        // Two lines a batch: "a" and "b" fill the first; their copies come after "c".
+        let prompts = ["a", "b", "c", "a", "b"]
+        try store.submit(job: "b", options: SubmitOptions(source: "t")) { session in
+            _ = try session.add(
+                prompts.enumerated().map { index, prompt in
+                    NewRequest(
+                        try RequestParser().parse(
+                            line: #"{"custom_id":"q\#(index + 1)","model":"gpt-4o-mini","prompt":"\#(prompt)"}"#,
+                            number: index + 1
+                        ).get(), line: index + 1)
+                })
+        }
+        #expect(try store.setMode(job: "b", mode: .batch))
+        let cache = try SQLiteResponseCache(url: home.url.appendingPathComponent("cache.sqlite"))
+        let api = FakeBatchAPI()
+        let summary = try await worker(home, store, api: api, cache: cache, maxBatch: 2).run()
+        #expect(summary.succeeded == 5 && summary.cached == 2)
+        #expect(api.created == 2)
+        #expect(api.batches.values.map(\.lines.count).sorted() == [1, 2], "three distinct requests, three lines")
+        let results = try lines(home, "results.jsonl")
+        #expect(Set(results.map { $0["custom_id"] }).count == 5)
+        #expect(results.allSatisfy { $0["attempts"] == .int(1) })
+    }
+
     @Test func withoutTheCacheIdenticalRequestsEachGetALine() async throws {
         let home = QueueHome(url: FileManager.default.temporaryDirectory.appendingPathComponent("llmq-batch-\(UUID())"))
         defer { try? FileManager.default.removeItem(at: home.url) }

@@ -246,8 +246,12 @@ final class BatchRunner: Sendable {
                     }
                 }
                 if !completions.isEmpty { _ = try store.finish(completions, owner: owner) }
+                for file in files.values { try file.join() }
             }
-            for file in files.values { try file.close(keyCount: nil) }
+            for file in files.values {
+                try file.close(keyCount: nil)
+                try file.join()
+            }
         }
     }
 
@@ -270,6 +274,10 @@ final class BatchRunner: Sendable {
         /// identical to one of them, which get no line (see `NewBatch.followerIDs`).
         private var keys: Set<CacheKey> = []
         private var followers: [Int64] = []
+        /// The keys of the batches this plan already recorded from this group (to
+        /// their store id), and copies waiting to join those batches.
+        private var recorded: [CacheKey: Int64] = [:]
+        private var joining: [Int64: [Int64]] = [:]
         private var bytes = 0
         private var keyCount = 1
 
@@ -288,6 +296,10 @@ final class BatchRunner: Sendable {
             // for its answer, which the cache then gives it.
             if runner.sharesAnswers && keys.contains(request.cacheKey) {
                 followers.append(request.id)
+                return
+            }
+            if runner.sharesAnswers, let batch = recorded[request.cacheKey] {
+                joining[batch, default: []].append(request.id)
                 return
             }
             let canonical = try JSONParser.parse(request.request)
@@ -325,9 +337,10 @@ final class BatchRunner: Sendable {
             guard let writer, let url, !members.isEmpty else { return }
             try drain()
             try writer.commit()
-            try runner.record(
+            let batch = try runner.record(
                 file: url, sha256: SHA256.hex(hasher.finish()), bytes: bytes, members: members, followers: followers,
                 llmqID: llmqID, job: job, route: route, keyCount: keyCount ?? self.keyCount)
+            for key in keys { recorded[key] = batch }
             self.writer = nil
             self.url = nil
             members.removeAll(keepingCapacity: true)
@@ -336,6 +349,22 @@ final class BatchRunner: Sendable {
             bytes = 0
             llmqID = BatchRunner.newLLMQID()
         }
+
+        /// Moves the copies of requests in batches already recorded into those
+        /// batches; those it cannot (a batch collected meanwhile) go back to the
+        /// queue, where the cache answers them.
+        func join() throws {
+            for (batch, ids) in joining {
+                let moved = Set(try runner.store.joinBatch(batch, followers: ids, owner: runner.owner))
+                let left = ids.filter { !moved.contains($0) }
+                if !left.isEmpty {
+                    _ = try runner.store.finish(
+                        left.map { Completion(id: $0, outcome: .retry(notBefore: 0, refundAttempt: true, error: nil)) },
+                        owner: runner.owner)
+                }
+            }
+            joining.removeAll()
+        }
     }
 
     /// Records a written batch file as a batch and moves its requests into it; if
@@ -343,18 +372,19 @@ final class BatchRunner: Sendable {
     private func record(
         file: URL, sha256: String, bytes: Int, members: [Int64], followers: [Int64], llmqID: String, job: String,
         route: Route, keyCount: Int
-    ) throws {
+    ) throws -> Int64 {
         let keyIndex = nextKey.withLock { keys in
             defer { keys[route.provider, default: 0] += 1 }
             return keys[route.provider, default: 0] % max(1, keyCount)
         }
         do {
-            _ = try store.recordBatch(
+            return try store.recordBatch(
                 NewBatch(
                     job: job, llmqID: llmqID, provider: route.provider, model: route.model, keyIndex: keyIndex,
                     localFile: file.path, fileSHA256: sha256, bytes: Int64(bytes), requestIDs: members,
                     followerIDs: followers, pollIntervalMilliseconds: configuration.pollMilliseconds),
-                owner: owner)
+                owner: owner
+            ).id
         } catch let lost as BatchLeaseLost {
             try? FileManager.default.removeItem(at: file)
             _ = try store.finish(

@@ -55,6 +55,28 @@ extension SQLiteQueueStore {
         }
     }
 
+    public func joinBatch(_ batch: Int64, followers: [Int64], owner: String) throws -> [Int64] {
+        guard !followers.isEmpty else { return [] }
+        return try write { db, now in
+            guard
+                try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM provider_batches WHERE id = ? AND state NOT IN ('collected', 'failed')",
+                    arguments: [batch]) != nil
+            else { return [] }
+            let move = try db.cachedStatement(
+                sql: """
+                    UPDATE requests SET lease_owner = ?, lease_expires_at = NULL, batch_id = ?, updated_at = ?
+                    WHERE id = ? AND state = 'running' AND lease_owner = ?
+                    """)
+            var moved: [Int64] = []
+            for id in followers {
+                try move.execute(arguments: [BatchRecord.requestOwner(batch), batch, now, id, owner])
+                if db.changesCount > 0 { moved.append(id) }
+            }
+            return moved
+        }
+    }
+
     public func batches(job: String?, unfinished: Bool) throws -> [BatchRecord] {
         try pool.read { db in
             var sql = Self.batchSelect
