@@ -195,15 +195,21 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
 
     /// A queue with a batch-mode job of `count` requests.
     func queue(_ count: Int) throws -> (QueueHome, SQLiteQueueStore) {
+        try queue(prompts: (1...count).map { "p\($0)" })
+    }
+
+    /// A queue with a batch-mode job of one request per prompt (`q1`, `q2`…).
+    func queue(prompts: [String]) throws -> (QueueHome, SQLiteQueueStore) {
         let home = QueueHome(url: FileManager.default.temporaryDirectory.appendingPathComponent("llmq-batch-\(UUID())"))
         let store = try SQLiteQueueStore(home: home)
         try store.submit(job: "b", options: SubmitOptions(source: "t")) { session in
             _ = try session.add(
-                (1...count).map {
+                prompts.enumerated().map { index, prompt in
                     NewRequest(
                         try RequestParser().parse(
-                            line: #"{"custom_id":"q\#($0)","model":"gpt-4o-mini","prompt":"p\#($0)"}"#, number: $0
-                        ).get(), line: $0)
+                            line: #"{"custom_id":"q\#(index + 1)","model":"gpt-4o-mini","prompt":"\#(prompt)"}"#,
+                            number: index + 1
+                        ).get(), line: index + 1)
                 })
         }
         #expect(try store.setMode(job: "b", mode: .batch))
@@ -410,22 +416,9 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
     }
 
     @Test func identicalRequestsArePaidForOnce() async throws {
-        let home = QueueHome(url: FileManager.default.temporaryDirectory.appendingPathComponent("llmq-batch-\(UUID())"))
-        defer { try? FileManager.default.removeItem(at: home.url) }
-        let store = try SQLiteQueueStore(home: home)
         // q1, q3 and q4 are the same request under three ids.
-        let prompts = ["same", "other", "same", "same"]
-        try store.submit(job: "b", options: SubmitOptions(source: "t")) { session in
-            _ = try session.add(
-                prompts.enumerated().map { index, prompt in
-                    NewRequest(
-                        try RequestParser().parse(
-                            line: #"{"custom_id":"q\#(index + 1)","model":"gpt-4o-mini","prompt":"\#(prompt)"}"#,
-                            number: index + 1
-                        ).get(), line: index + 1)
-                })
-        }
-        #expect(try store.setMode(job: "b", mode: .batch))
+        let (home, store) = try queue(prompts: ["same", "other", "same", "same"])
+        defer { try? FileManager.default.removeItem(at: home.url) }
         let cache = try SQLiteResponseCache(url: home.url.appendingPathComponent("cache.sqlite"))
         let api = FakeBatchAPI()
         let summary = try await worker(home, store, api: api, cache: cache).run()
@@ -444,22 +437,9 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
     }
 
     @Test func aCopyOfARequestInAnEarlierBatchOfThePlanJoinsThatBatch() async throws {
-        let home = QueueHome(url: FileManager.default.temporaryDirectory.appendingPathComponent("llmq-batch-\(UUID())"))
-        defer { try? FileManager.default.removeItem(at: home.url) }
-        let store = try SQLiteQueueStore(home: home)
         // Two lines a batch: "a" and "b" fill the first; their copies come after "c".
-        let prompts = ["a", "b", "c", "a", "b"]
-        try store.submit(job: "b", options: SubmitOptions(source: "t")) { session in
-            _ = try session.add(
-                prompts.enumerated().map { index, prompt in
-                    NewRequest(
-                        try RequestParser().parse(
-                            line: #"{"custom_id":"q\#(index + 1)","model":"gpt-4o-mini","prompt":"\#(prompt)"}"#,
-                            number: index + 1
-                        ).get(), line: index + 1)
-                })
-        }
-        #expect(try store.setMode(job: "b", mode: .batch))
+        let (home, store) = try queue(prompts: ["a", "b", "c", "a", "b"])
+        defer { try? FileManager.default.removeItem(at: home.url) }
         let cache = try SQLiteResponseCache(url: home.url.appendingPathComponent("cache.sqlite"))
         let api = FakeBatchAPI()
         let summary = try await worker(home, store, api: api, cache: cache, maxBatch: 2).run()
@@ -472,19 +452,8 @@ final class FakeBatchAPI: ProviderBatchAPI, @unchecked Sendable {
     }
 
     @Test func withoutTheCacheIdenticalRequestsEachGetALine() async throws {
-        let home = QueueHome(url: FileManager.default.temporaryDirectory.appendingPathComponent("llmq-batch-\(UUID())"))
+        let (home, store) = try queue(prompts: ["same", "same"])
         defer { try? FileManager.default.removeItem(at: home.url) }
-        let store = try SQLiteQueueStore(home: home)
-        try store.submit(job: "b", options: SubmitOptions(source: "t")) { session in
-            _ = try session.add(
-                (1...2).map {
-                    NewRequest(
-                        try RequestParser().parse(
-                            line: #"{"custom_id":"q\#($0)","model":"gpt-4o-mini","prompt":"same"}"#, number: $0
-                        ).get(), line: $0)
-                })
-        }
-        #expect(try store.setMode(job: "b", mode: .batch))
         let api = FakeBatchAPI()
         var configuration = worker(home, store, api: api).configuration
         configuration.useCache = false
