@@ -25,16 +25,10 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
+from work_bench import start_mock  # noqa: E402 - after the line above
+
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5", "gemini": "gemini-2.5-flash"}
-
-
-def start_mock(binary):
-    process = subprocess.Popen([binary, "mock", "--port", "0", "--batch-seconds", "0"], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline().strip()
-    if not line.startswith("listening on "):
-        sys.exit(f"llmq mock said: {line}")
-    return process, line[len("listening on "):]
 
 
 def run_case(binary, work_dir, provider, requests, prompt_bytes):
@@ -48,7 +42,7 @@ def run_case(binary, work_dir, provider, requests, prompt_bytes):
                                   "prompt": f"Prompt {i}: {filler}", "max_tokens": 16}) + "\n")
     subprocess.run([binary, "submit", prompts, "--job", "bench", "--batch", "--home", home], check=True,
                    stdout=subprocess.DEVNULL)
-    mock, url = start_mock(binary)
+    mock, url = start_mock(binary, "--batch-seconds", "0")
     env = dict(os.environ, OPENAI_BASE_URL=url + "/v1", OPENAI_API_KEY="bench", ANTHROPIC_BASE_URL=url,
                ANTHROPIC_API_KEY="bench", GEMINI_BASE_URL=url, GEMINI_API_KEY="bench")
     try:

@@ -29,9 +29,10 @@ import urllib.request
 CASES = [(0, 32), (0, 256), (200, 32), (200, 256), (200, 1024)]
 
 
-def start_mock(binary, latency_ms):
-    flags = ["mock", "--port", "0"] + (["--latency", f"{latency_ms}ms"] if latency_ms else [])
-    process = subprocess.Popen([binary] + flags, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def start_mock(binary, *flags):
+    """Starts `llmq mock --port 0 FLAGS…`; returns the process and its base URL."""
+    process = subprocess.Popen([binary, "mock", "--port", "0", *flags], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
     line = process.stdout.readline().strip()
     if not line.startswith("listening on "):
         sys.exit(f"llmq mock said: {line}")
@@ -44,7 +45,7 @@ def run_case(binary, work_dir, requests, latency_ms, concurrency):
     prompts = os.path.join(work_dir, "prompts.jsonl")
     subprocess.run([binary, "submit", prompts, "--job", "bench", "--home", home], check=True,
                    stdout=subprocess.DEVNULL)
-    mock, url = start_mock(binary, latency_ms)
+    mock, url = start_mock(binary, *(["--latency", f"{latency_ms}ms"] if latency_ms else []))
     env = dict(os.environ, OPENAI_BASE_URL=url + "/v1", OPENAI_API_KEY="bench")
     try:
         start = time.perf_counter()

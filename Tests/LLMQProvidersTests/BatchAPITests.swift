@@ -72,6 +72,27 @@ func batchResults(_ api: any ProviderBatchAPI, _ file: URL) throws -> [String: B
     return outcomes
 }
 
+/// Polls a batch at a fake provider until it has ended (20 s at most).
+func waitForEnd(_ api: any ProviderBatchAPI, _ batch: RemoteBatch, key: String) async throws -> RemoteBatch {
+    var batch = batch
+    for _ in 0..<400 where batch.phase != .ended {
+        try await Task.sleep(for: .milliseconds(50))
+        batch = try await api.get(batch, key: key)
+    }
+    #expect(batch.phase == .ended)
+    return batch
+}
+
+/// Downloads an ended batch's results into `directory` and reads them by custom id.
+func downloadedResults(_ api: any ProviderBatchAPI, _ batch: RemoteBatch, key: String, into directory: URL)
+    async throws -> [String: BatchOutcome]
+{
+    let file = directory.appendingPathComponent("results-\(UUID().uuidString).jsonl")
+    try await api.download(batch, key: key, to: file)
+    #expect(!FileManager.default.fileExists(atPath: file.path + ".part"))
+    return try batchResults(api, file)
+}
+
 func batchAnswer(_ outcome: BatchOutcome?) -> ProviderAnswer? {
     if case .answer(let answer) = outcome { return answer }
     return nil

@@ -46,21 +46,12 @@ import Testing
 
         /// Polls until the batch has ended.
         func waitForEnd(_ batch: RemoteBatch) async throws -> RemoteBatch {
-            var batch = batch
-            for _ in 0..<400 where batch.phase != .ended {
-                try await Task.sleep(for: .milliseconds(50))
-                batch = try await api.get(batch, key: BatchAgainstMockTests.key)
-            }
-            #expect(batch.phase == .ended)
-            return batch
+            try await LLMQProvidersTests.waitForEnd(api, batch, key: BatchAgainstMockTests.key)
         }
 
         /// Downloads an ended batch's results and reads them by custom id.
         func results(_ batch: RemoteBatch) async throws -> [String: BatchOutcome] {
-            let file = directory.appendingPathComponent("results-\(UUID().uuidString).jsonl")
-            try await api.download(batch, key: BatchAgainstMockTests.key, to: file)
-            #expect(!FileManager.default.fileExists(atPath: file.path + ".part"))
-            return try batchResults(api, file)
+            try await downloadedResults(api, batch, key: BatchAgainstMockTests.key, into: directory)
         }
 
         /// The answer the online endpoint gives the same request.

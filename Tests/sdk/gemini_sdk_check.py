@@ -14,11 +14,9 @@ It starts its own `llmq mock` servers (one per set of knobs). Exit status 0 when
 every check passes.
 """
 
-import argparse
 import enum
 import io
 import json
-import os
 import sys
 import time
 
@@ -27,7 +25,7 @@ from google import genai
 from google.genai import errors, types
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts, in the repository
-from mock_process import Checks, Mock  # noqa: E402 - after the line above
+from mock_process import Checks, Mock, llmq_binary  # noqa: E402 - after the line above
 
 check = Checks()
 MODEL = "gemini-2.5-flash"
@@ -325,12 +323,9 @@ def run(binary):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--llmq", default=os.environ.get("LLMQ_BIN", ".build/debug/llmq"),
-                        help="the llmq binary (default: $LLMQ_BIN, else .build/debug/llmq)")
-    arguments = parser.parse_args()
+    binary = llmq_binary(__doc__)
     print(f"google-genai {genai.__version__}")
-    run(arguments.llmq)
+    run(binary)
     sys.exit(check.summary("gemini sdk"))
 
 

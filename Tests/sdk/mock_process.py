@@ -4,9 +4,20 @@ Each check script imports this from its own folder (Python puts a script's folde
 first on `sys.path`), so the scripts stay runnable one by one.
 """
 
+import argparse
 import json
+import os
 import subprocess
 import urllib.request
+
+
+def llmq_binary(doc):
+    """The llmq binary a check script runs against (its --llmq option): the
+    description is the first paragraph of the script's docstring."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--llmq", default=os.environ.get("LLMQ_BIN", ".build/debug/llmq"),
+                        help="the llmq binary (default: $LLMQ_BIN, else .build/debug/llmq)")
+    return parser.parse_args().llmq
 
 
 class Checks:

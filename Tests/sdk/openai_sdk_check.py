@@ -17,7 +17,6 @@ set, it also runs the basic checks against that server (any API key accepted).
 Exit status 0 when every check passes.
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -28,6 +27,9 @@ import urllib.request
 import openai
 import pydantic
 from openai import OpenAI
+
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts, in the repository
+from mock_process import llmq_binary  # noqa: E402 - after the line above
 
 FAILURES = []
 PASSED = []
@@ -473,15 +475,12 @@ def run(binary):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--llmq", default=os.environ.get("LLMQ_BIN", ".build/debug/llmq"),
-                        help="the llmq binary (default: $LLMQ_BIN, else .build/debug/llmq)")
-    arguments = parser.parse_args()
+    binary = llmq_binary(__doc__)
     print(f"openai {openai.__version__}")
     base_url = os.environ.get("OPENAI_BASE_URL")
     if base_url:
         basic_checks(OpenAI(base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY", "sk-mock")), "OPENAI_BASE_URL")
-    run(arguments.llmq)
+    run(binary)
     # The plain closing line test runners print, for whoever reads the log.
     print(f"sdk: {len(PASSED)} passed, {len(FAILURES)} failed")
     sys.exit(1 if FAILURES else 0)

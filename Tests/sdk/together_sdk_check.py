@@ -17,7 +17,6 @@ It starts its own `llmq mock` servers (one per set of knobs). Exit status 0 when
 every check passes.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -28,7 +27,7 @@ import together
 from together import Together
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts, in the repository
-from mock_process import Checks, Mock  # noqa: E402 - after the line above
+from mock_process import Checks, Mock, llmq_binary  # noqa: E402 - after the line above
 
 check = Checks()
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
@@ -163,12 +162,9 @@ def run(binary):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--llmq", default=os.environ.get("LLMQ_BIN", ".build/debug/llmq"),
-                        help="the llmq binary (default: $LLMQ_BIN, else .build/debug/llmq)")
-    arguments = parser.parse_args()
+    binary = llmq_binary(__doc__)
     print(f"together {together.__version__}")
-    run(arguments.llmq)
+    run(binary)
     sys.exit(check.summary("together sdk"))
 
 

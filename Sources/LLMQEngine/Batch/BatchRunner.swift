@@ -166,17 +166,6 @@ final class BatchRunner: Sendable {
         // into a recorded batch are no longer ours, and are left alone).
         var held: [Int64] = []
         var online: Set<Int64> = []
-        do {
-            try planPages()
-        } catch {
-            _ = try? store.finish(
-                held.filter { !online.contains($0) }.map {
-                    Completion(id: $0, outcome: .retry(notBefore: 0, refundAttempt: true, error: nil))
-                }, owner: owner)
-            throw error
-        }
-        return summary
-
         func planPages() throws {
             while planned < configuration.planLimit {
                 let claimed = try store.claimForBatch(
@@ -235,10 +224,12 @@ final class BatchRunner: Sendable {
                         )
                     case .success(let (api, keys)?):
                         let group = "\(request.job)\u{0}\(route.provider.rawValue)\u{0}\(request.model)"
-                        let file = try files[group] ?? BatchFile(job: request.job, route: route, api: api, runner: self)
+                        let file =
+                            files[group]
+                            ?? BatchFile(job: request.job, route: route, api: api, keyCount: keys.count, runner: self)
                         files[group] = file
                         do {
-                            try file.add(request, keyCount: keys.count)
+                            try file.add(request)
                         } catch let failure as ProviderFailure {
                             // What the provider cannot express (as the online adapter would say).
                             finish(request, Outcomes.failed(failure))
@@ -249,10 +240,20 @@ final class BatchRunner: Sendable {
                 for file in files.values { try file.join() }
             }
             for file in files.values {
-                try file.close(keyCount: nil)
+                try file.close()
                 try file.join()
             }
         }
+        do {
+            try planPages()
+        } catch {
+            _ = try? store.finish(
+                held.filter { !online.contains($0) }.map {
+                    Completion(id: $0, outcome: .retry(notBefore: 0, refundAttempt: true, error: nil))
+                }, owner: owner)
+            throw error
+        }
+        return summary
     }
 
     /// A batch file being written for one (job, provider, model): lines are appended
@@ -279,19 +280,20 @@ final class BatchRunner: Sendable {
         private var recorded: [CacheKey: Int64] = [:]
         private var joining: [Int64: [Int64]] = [:]
         private var bytes = 0
-        private var keyCount = 1
+        /// How many keys the provider has: batches take them in turn.
+        let keyCount: Int
 
-        init(job: String, route: Route, api: any ProviderBatchAPI, runner: BatchRunner) throws {
+        init(job: String, route: Route, api: any ProviderBatchAPI, keyCount: Int, runner: BatchRunner) {
             self.job = job
             self.route = route
             self.api = api
+            self.keyCount = keyCount
             self.runner = runner
             limit = min(api.maxRequests, runner.configuration.maxRequests ?? .max)
         }
 
         /// Adds a request's line (throws the provider's refusal of it).
-        func add(_ request: ClaimedRequest, keyCount: Int) throws {
-            self.keyCount = keyCount
+        func add(_ request: ClaimedRequest) throws {
             // Never paid for twice: an identical request already in this file waits
             // for its answer, which the cache then gives it.
             if runner.sharesAnswers && keys.contains(request.cacheKey) {
@@ -306,7 +308,7 @@ final class BatchRunner: Sendable {
             var line = try api.inputLine(
                 customID: BatchRunner.batchCustomID(request.id, llmqID: llmqID), canonical: canonical, route: route)
             if members.count >= limit || bytes + line.count + 1 > api.maxBytes {
-                try close(keyCount: keyCount)
+                try close()
                 // The line names the batch it is in: encode it for the next one.
                 line = try api.inputLine(
                     customID: BatchRunner.batchCustomID(request.id, llmqID: llmqID), canonical: canonical, route: route)
@@ -333,13 +335,13 @@ final class BatchRunner: Sendable {
         }
 
         /// Records what was written as a batch (fsynced first) and starts a new file.
-        func close(keyCount: Int?) throws {
+        func close() throws {
             guard let writer, let url, !members.isEmpty else { return }
             try drain()
             try writer.commit()
             let batch = try runner.record(
                 file: url, sha256: SHA256.hex(hasher.finish()), bytes: bytes, members: members, followers: followers,
-                llmqID: llmqID, job: job, route: route, keyCount: keyCount ?? self.keyCount)
+                llmqID: llmqID, job: job, route: route, keyCount: keyCount)
             for key in keys { recorded[key] = batch }
             self.writer = nil
             self.url = nil
@@ -395,9 +397,8 @@ final class BatchRunner: Sendable {
         }
     }
 
-    /// Whether identical requests share one answer: with the cache on (and there is
-    /// one), a copy waits for the first instead of being sent.
-    var sharesAnswers: Bool { configuration.useCache && runner.cache != nil }
+    /// See `ProviderRunner.sharesAnswers(useCache:)`.
+    var sharesAnswers: Bool { runner.sharesAnswers(useCache: configuration.useCache) }
 
     /// llmq's id for a new batch: `llmq-` and 18 random hex digits.
     static func newLLMQID() -> String {
@@ -496,7 +497,7 @@ final class BatchRunner: Sendable {
                 }
             case .created:
                 guard Self.now() >= batch.nextPollAt else { return }
-                var remote = try await api.get(remote(batch), key: key)
+                var remote = try await api.get(Self.remote(batch), key: key)
                 CrashPoint.reached("polled")
                 if batch.cancelRequested && remote.phase == .running {
                     remote = try await api.cancel(remote, key: key)
@@ -519,7 +520,7 @@ final class BatchRunner: Sendable {
             case .ended:
                 let results = URL(fileURLWithPath: batch.localFile).deletingPathExtension()
                     .appendingPathExtension("results.jsonl")
-                try await api.download(remote(batch), key: key, to: results)
+                try await api.download(Self.remote(batch), key: key, to: results)
                 CrashPoint.reached("downloaded")
                 try collect(&batch, results: (api, results), into: &summary)
                 return
@@ -559,8 +560,6 @@ final class BatchRunner: Sendable {
         batch.outputLocation = remote.outputLocation ?? batch.outputLocation
         batch.errorLocation = remote.errorLocation ?? batch.errorLocation
     }
-
-    private func remote(_ batch: BatchRecord) -> RemoteBatch { Self.remote(batch) }
 
     /// The provider's batch as last recorded.
     static func remote(_ batch: BatchRecord) -> RemoteBatch {

@@ -4,6 +4,11 @@ import LLMQProviders
 import LLMQStore
 
 extension ProviderRunner {
+    /// Whether identical requests share one answer: with the cache in use (and there
+    /// is one), a copy waits for the first and takes its answer from the cache
+    /// instead of being sent.
+    func sharesAnswers(useCache: Bool) -> Bool { useCache && cache != nil }
+
     /// The answer the response cache holds for `request`, counted as a hit, or nil.
     func cachedResult(_ request: SubmittedRequest, started: Double) throws -> RunResult? {
         guard let cache, let hit = try cache.lookup(request.cacheKey), let answer = try Self.answer(fromCached: hit)

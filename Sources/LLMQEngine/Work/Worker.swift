@@ -139,10 +139,6 @@ public final class Worker: Sendable {
         // first wave of answers otherwise took ~0.4 s to refill.
         var ready: [ClaimedRequest] = []
         let readyTarget = configuration.concurrency / 4
-        func start(_ request: ClaimedRequest) {
-            inFlight.add(1, ordering: .relaxed)
-            tasks.withLock { $0[request.id] = Task { await self.process(request) } }
-        }
         while true {
             if let error = exports.error { throw error }
             let stopping = stopRequested.load(ordering: .acquiring)
@@ -273,6 +269,12 @@ public final class Worker: Sendable {
         if waiting >= max(1, configuration.concurrency / 64) { wake.signal() }
     }
 
+    /// Sends a claimed request in a task of its own, counted in flight.
+    func start(_ request: ClaimedRequest) {
+        inFlight.add(1, ordering: .relaxed)
+        tasks.withLock { $0[request.id] = Task { await self.process(request) } }
+    }
+
     /// Sends one request (or finds its answer in the cache) and says what to store.
     func outcome(of claimed: ClaimedRequest) async -> (RequestOutcome, Summary) {
         do {
@@ -285,7 +287,7 @@ public final class Worker: Sendable {
             // With the cache on, identical requests in flight are sent once: the
             // others wait their turn and find the answer in the cache.
             let result =
-                configuration.useCache
+                runner.sharesAnswers(useCache: configuration.useCache)
                 ? try await sameRequests.run(claimed.cacheKey) { try await runner.run(request, useCache: true) }
                 : try await runner.run(request, useCache: false)
             return Outcomes.answered(
@@ -356,8 +358,7 @@ public final class Worker: Sendable {
         ) { [self] request, reason in
             // A provider without a batch API, or the fallback for an expired batch.
             noteOnce(reason)
-            inFlight.add(1, ordering: .relaxed)
-            tasks.withLock { $0[request.id] = Task { await self.process(request) } }
+            start(request)
         } onError: { [self] message in
             noteOnce(message)
         }

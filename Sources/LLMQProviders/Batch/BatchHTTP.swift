@@ -159,13 +159,6 @@ enum JSONLines {
         if !pending.isEmpty { try emit(pending[...]) }
     }
 
-    /// Every non-blank line, for the small files sent inline with a request.
-    static func all(in file: URL) throws -> [ArraySlice<UInt8>] {
-        var lines: [ArraySlice<UInt8>] = []
-        try forEach(in: file) { _, line in lines.append(Array(line)[...]) }
-        return lines
-    }
-
     /// One line parsed as a JSON object, or the file error naming where it is.
     static func object(_ line: ArraySlice<UInt8>, number: Int, in file: URL) throws -> JSONValue {
         let parsed = try? line.withUnsafeBytes { try JSONParser.parse($0) }

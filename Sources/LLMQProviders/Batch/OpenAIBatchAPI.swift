@@ -35,9 +35,9 @@ public struct OpenAIBatchAPI: ProviderBatchAPI {
         self.http = BatchHTTP(transport: transport, options: options, failure: { adapter.failure($0) })
     }
 
-    func headers(_ key: String, json: Bool = false) -> HTTPHeaders {
+    func headers(_ key: String, contentType: String? = nil) -> HTTPHeaders {
         var headers = HTTPHeaders()
-        if json { headers.add(name: "Content-Type", value: "application/json") }
+        if let contentType { headers.add(name: "Content-Type", value: contentType) }
         if !key.isEmpty { headers.add(name: "Authorization", value: "Bearer " + key) }
         return headers
     }
@@ -91,7 +91,8 @@ public struct OpenAIBatchAPI: ProviderBatchAPI {
         ])
         let json = try await http.json(
             HTTPRequest(
-                method: .post, url: adapter.baseURL + "/batches", headers: headers(key, json: true),
+                method: .post, url: adapter.baseURL + "/batches",
+                headers: headers(key, contentType: "application/json"),
                 body: CanonicalJSON.encode(body)))
         return try Self.batch(json)
     }

@@ -17,19 +17,16 @@ import LLMQTransport
 ///   job made from the recorded input file;
 /// - batch errors are flat, `{"error":"…"}`, which the adapter reads as the message.
 public struct TogetherBatchAPI: ProviderBatchAPI {
-    public var provider: Provider { adapter.provider }
+    public var provider: Provider { openAI.provider }
     /// Together's limits: 50,000 requests and 100 MB per batch file.
     public var maxRequests = 50_000
     public var maxBytes = 100_000_000
 
-    /// The endpoint every request line goes to.
-    public static let endpoint = "/v1/chat/completions"
-
-    let adapter: OpenAIAdapter
-    let http: BatchHTTP
-    /// OpenAI's batch API on the same adapter: input lines, result files and their
-    /// download are the same.
+    /// OpenAI's batch API on the same adapter: input lines, the endpoint, get and
+    /// cancel calls, result files and their download are the same.
     let openAI: OpenAIBatchAPI
+    var adapter: OpenAIAdapter { openAI.adapter }
+    var http: BatchHTTP { openAI.http }
 
     /// - Parameter options: for every call; the default waits up to two minutes for
     ///   a silent server (a large upload is processed before the answer).
@@ -37,16 +34,11 @@ public struct TogetherBatchAPI: ProviderBatchAPI {
         adapter: OpenAIAdapter, transport: any HTTPTransport,
         options: HTTPRequestOptions = HTTPRequestOptions(idleTimeout: .seconds(120))
     ) {
-        self.adapter = adapter
-        self.http = BatchHTTP(transport: transport, options: options, failure: { adapter.failure($0) })
-        self.openAI = OpenAIBatchAPI(adapter: adapter, transport: transport, options: options)
+        openAI = OpenAIBatchAPI(adapter: adapter, transport: transport, options: options)
     }
 
     func headers(_ key: String, contentType: String? = nil) -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        if let contentType { headers.add(name: "Content-Type", value: contentType) }
-        if !key.isEmpty { headers.add(name: "Authorization", value: "Bearer " + key) }
-        return headers
+        openAI.headers(key, contentType: contentType)
     }
 
     /// OpenAI's line: `{"custom_id":…,"method":"POST","url":"/v1/chat/completions","body":{…}}`.
@@ -121,7 +113,7 @@ public struct TogetherBatchAPI: ProviderBatchAPI {
                 status: nil, type: "invalid_request", message: "\(provider.rawValue) batches need an uploaded file")
         }
         let body: JSONValue = .object([
-            "input_file_id": .string(inputFileID), "endpoint": .string(Self.endpoint),
+            "input_file_id": .string(inputFileID), "endpoint": .string(OpenAIBatchAPI.endpoint),
             "completion_window": .string("24h"),
         ])
         let response = try await http.send(
