@@ -337,6 +337,31 @@ import Testing
         #expect(sent[2].headers["Authorization"] == "Bearer k")
     }
 
+    @Test func aStorageErrorIsToBeUploadedAgainAndSaysOnlyItsCodeAndMessage() async throws {
+        let scratch = try BatchScratch()
+        let file = try scratch.file("llmq-1.jsonl", "{\"custom_id\":\"a\"}\n")
+        let xml =
+            "<?xml version=\"1.0\"?><Error><Code>RequestTimeout</Code><Message>Your socket connection was not "
+            + "read from or written to within the timeout period.</Message><AWSAccessKeyId>AKIAEXAMPLE</AWSAccessKeyId>"
+            + "<RequestId>r1</RequestId></Error>"
+        let transport = BatchScriptTransport { request in
+            switch request.method {
+            case .post:
+                return HTTPResponse(status: 302, headers: ["Location": "/storage/up?sig=1", "X-Together-File-Id": "f"])
+            default:
+                return HTTPResponse(status: 400, body: Array(xml.utf8))
+            }
+        }
+        await #expect {
+            _ = try await api(transport).upload(file: file, name: "llmq-1", key: "k")
+        } throws: { error in
+            guard let failure = error as? ProviderFailure else { return false }
+            // No status: not a refusal of the file (BatchRunner.isRefusal), so it is sent again.
+            return failure.status == nil && failure.message.contains("(HTTP 400): RequestTimeout: Your socket")
+                && !failure.message.contains("AKIA") && !failure.message.contains("sig=")
+        }
+    }
+
     @Test func anUploadThatIsNotRedirectedIsAnError() async throws {
         let scratch = try BatchScratch()
         let file = try scratch.file("b.jsonl", "{}\n")

@@ -83,13 +83,27 @@ public struct TogetherBatchAPI: ProviderBatchAPI {
             // file, and the upload is made again.
             throw ProviderFailure(
                 status: nil, type: "storage",
-                message: "the upload to Together's storage failed (HTTP \(failure.status ?? 0)): \(failure.message)")
+                message: "the upload to Together's storage failed (HTTP \(failure.status ?? 0)): "
+                    + Self.storageReason(failure.message) + "; llmq uploads the file again")
         }
         let processed = try await http.json(
             HTTPRequest(
                 method: .post, url: adapter.baseURL + "/files/" + BatchSupport.escaped(fileID) + "/preprocess",
                 headers: headers(key)))
         return processed["id"]?.stringValue ?? fileID
+    }
+
+    /// The `<Code>` and `<Message>` of an S3-style XML error, rather than the raw
+    /// body (which can also list the signed request and the access key id).
+    static func storageReason(_ body: String) -> String {
+        func element(_ name: String) -> String? {
+            guard let start = body.range(of: "<\(name)>"),
+                let end = body.range(of: "</\(name)>", range: start.upperBound..<body.endIndex)
+            else { return nil }
+            return String(body[start.upperBound..<end.lowerBound])
+        }
+        guard let code = element("Code") else { return body }
+        return element("Message").map { "\(code): \($0)" } ?? code
     }
 
     /// `Location` as an absolute URL (a relative one is taken from the API's origin).
